@@ -1,0 +1,5 @@
+import sys
+
+from asearcher.cli import main
+
+sys.exit(main())
