@@ -22,3 +22,15 @@ def asearcher_home(tmp_path_factory: pytest.TempPathFactory) -> str:
         os.environ.pop("ASEARCHER_HOME", None)
     else:
         os.environ["ASEARCHER_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def wiki_corpus_dir(asearcher_home: str):
+    """The embedded Wikipedia-lead corpus, built once per session (~2 s) under the test ASEARCHER_HOME.
+
+    Holds pages.jsonl, passages.jsonl, links.jsonl, qa_train.jsonl, qa_test.jsonl, manifest.json
+    (see docs/corpus.md); `asearcher.corpus.CorpusPaths(wiki_corpus_dir)` names them.
+    """
+    from asearcher.corpus import ensure_default_corpus
+
+    return ensure_default_corpus().root
