@@ -34,3 +34,21 @@ def wiki_corpus_dir(asearcher_home: str):
     from asearcher.corpus import ensure_default_corpus
 
     return ensure_default_corpus().root
+
+
+@pytest.fixture(scope="session")
+def bm25_index_dir(wiki_corpus_dir):
+    """A BM25 index of the embedded corpus's passages, built once per session (~1 s); a Path.
+
+    Open it with `asearcher.retrieval.load_index(bm25_index_dir)`; its meta.json names the corpus
+    and the pages.jsonl next to it (what `/access` serves).
+    """
+    from pathlib import Path
+
+    from asearcher.paths import default_index_dir
+    from asearcher.retrieval import build_index
+
+    out = default_index_dir("bm25")
+    if not (out / "meta.json").is_file():
+        build_index(Path(wiki_corpus_dir) / "passages.jsonl", out, "bm25")
+    return out
