@@ -1,0 +1,42 @@
+"""Configuration of the inference engines (`make_engine` reads it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from asearcher.config import cfg
+
+
+@dataclass
+class EngineConfig:
+    """How to build an inference engine; the model itself is named by the engine spec (path / URL)."""
+
+    backend: Literal["auto", "transformers", "llamacpp"] = cfg(
+        "auto",
+        "Backend for a local model: 'transformers' (in-process, exact logprobs, trainable weights), "
+        "'llamacpp' (xllamacpp server, GGUF only, faster on CPU) or 'auto' (llamacpp for the embedded "
+        "default model, transformers for other paths).",
+    )
+    device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
+    dtype: Literal["float32", "bfloat16", "float16"] = cfg("float32", "Weight dtype of the in-process engine.")
+    max_batch_size: int = cfg(8, "Most sequences the in-process engine decodes together in one step.")
+    seed: int = cfg(0, "Seed of the in-process engine's sampler for requests that carry no seed.")
+    attn_implementation: str = cfg("sdpa", "transformers attention kernel ('sdpa' or 'eager').")
+    api_key_env: str = cfg(
+        "OPENAI_API_KEY", "Environment variable holding the HTTP API key (the key itself is never logged)."
+    )
+    model: str = cfg("", "Model name sent to an HTTP server (empty: ask the server's /v1/models).")
+    mode: Literal["chat", "completions"] = cfg(
+        "chat",
+        "HTTP mode: 'chat' (/v1/chat/completions, messages) or 'completions' (/v1/completions with "
+        "token ids as the prompt: token-in/token-out, needed for training; vLLM and llama.cpp accept it).",
+    )
+    timeout_s: float = cfg(300.0, "HTTP read timeout per request, in seconds.")
+    connect_timeout_s: float = cfg(10.0, "HTTP connect timeout, in seconds.")
+    retries: int = cfg(3, "Retries of an HTTP request after a transport error or a 5xx reply.")
+    retry_backoff_s: float = cfg(1.0, "First retry delay in seconds; doubles on each retry.")
+    logprobs: bool = cfg(True, "Ask HTTP servers for the logprob of each sampled token.")
+    n_parallel: int = cfg(4, "llama.cpp server slots (requests decoded together).")
+    n_ctx: int = cfg(8192, "llama.cpp context size shared by all slots.")
+    n_threads: int = cfg(0, "llama.cpp CPU threads (0: all cores).")
