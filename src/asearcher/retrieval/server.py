@@ -106,9 +106,15 @@ def create_app(index: IndexSource, pages: PageStore | None = None, config: Serve
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(state.aload(), name="retrieval-index-load")
+        if isinstance(index, Retriever):
+            # Already in memory: ready before the first connection is accepted.
+            await state.aload()
+            loading = None
+        else:
+            loading = asyncio.create_task(state.aload(), name="retrieval-index-load")
         yield
-        loading.cancel()
+        if loading is not None:
+            loading.cancel()
         if state.batcher is not None:
             await state.batcher.astop()
 
