@@ -26,9 +26,14 @@ from asearcher.tools.backends import (
 )
 from asearcher.tools.config import ToolsConfig
 from asearcher.tools.errors import ToolFailure, UrlRefused
+from asearcher.tools.factory import make_tools, make_web_fetcher
+from asearcher.tools.fetch_cache import FetchCache
+from asearcher.tools.html_text import html_to_text
 from asearcher.tools.page_reader import Chunk, PageReader, split_text
 from asearcher.tools.search_tool import SearchTool, format_hits
+from asearcher.tools.serper import SerperSearch
 from asearcher.tools.url_guard import UrlGuard
+from asearcher.tools.web_fetch import WebFetcher
 
 
 def episode_tools(tools: dict[str, Tool]) -> dict[str, Tool]:
@@ -54,6 +59,7 @@ async def aclose_tools(tools: dict[str, Any]) -> None:
 __all__ = [
     "AccessTool",
     "Chunk",
+    "FetchCache",
     "LocalPages",
     "PageBackend",
     "PageReader",
@@ -62,14 +68,19 @@ __all__ = [
     "RetrieverSearch",
     "SearchBackend",
     "SearchTool",
+    "SerperSearch",
     "ToolFailure",
     "ToolsConfig",
     "UrlGuard",
     "UrlRefused",
+    "WebFetcher",
     "WebPages",
     "aclose_tools",
     "episode_tools",
     "format_chunk",
     "format_hits",
+    "html_to_text",
+    "make_tools",
+    "make_web_fetcher",
     "split_text",
 ]
