@@ -79,6 +79,6 @@ def run(args: argparse.Namespace) -> int:
         pages = JsonlPageStore(pages_path)
     app = create_app(index_dir, pages, config)
     logger.info("serving %s (%s, %s passages) on http://%s:%d", index_dir, meta.get("kind", "?"),
-                meta.get("passages", "?"), config.host, config.port)
+                meta.get("count", "?"), config.host, config.port)
     run_server(app, config)
     return 0
