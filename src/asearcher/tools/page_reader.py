@@ -111,8 +111,10 @@ class PageReader:
         """All chunks of `page` (capped), without touching the reading state."""
         cap = self.chunk_chars * self.max_chunks
         text = page.text.strip()
-        truncated = len(text) > cap
-        parts = split_text(text[:cap], self.chunk_chars)
+        # Boundary splits make chunks shorter than chunk_chars, so split a little past the cap and
+        # keep max_chunks chunks: at most `cap` characters, never more than max_chunks chunks.
+        parts = split_text(text[: cap + self.chunk_chars], self.chunk_chars)[: self.max_chunks]
+        truncated = sum(len(p) for p in parts) < len(text)
         return [Chunk(page.url, page.title, i, len(parts), p.strip(), truncated) for i, p in enumerate(parts)]
 
     def is_open(self, url: str) -> bool:
