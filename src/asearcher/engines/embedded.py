@@ -91,6 +91,17 @@ def resolve_model_dir(path: str | Path) -> Path:
     return out
 
 
+def load_tokenizer(path: str | Path) -> HFTokenizer:
+    """The tokenizer of an HF folder or .gguf file (a .gguf is converted once, as for the model)."""
+    from transformers import AutoTokenizer
+
+    p = Path(path).expanduser()
+    if p.is_file() and p.suffix == ".gguf" and not (converted_dir(p) / "config.json").is_file():
+        # Reading only the tokenizer out of the GGUF is quick; the model conversion can wait.
+        return HFTokenizer(AutoTokenizer.from_pretrained(str(p.parent), gguf_file=p.name))
+    return HFTokenizer(AutoTokenizer.from_pretrained(str(resolve_model_dir(p))))
+
+
 def load_causal_lm(path: str | Path, device: str = "cpu", dtype: str = "float32") -> tuple[Any, HFTokenizer]:
     """Load a causal LM and its tokenizer from an HF folder or a .gguf file, in eval mode on `device`."""
     from transformers import AutoModelForCausalLM, AutoTokenizer

@@ -55,13 +55,14 @@ class OpenAIEngine:
         await self._client.aclose()
 
     async def agenerate(self, request: GenRequest) -> GenResult:
-        """Generate via the server; chat mode for `messages`, completions mode for `input_ids`."""
+        """Generate via the server: /completions for `input_ids`, /chat/completions for `messages`."""
         start = time.perf_counter()
         model = self.model or await self._amodel_name()
-        if request.messages is not None:
+        # Ids always go to /completions; messages too when a local tokenizer can render them and the
+        # mode asks for token-in/token-out (then output ids and logprobs are exact for training).
+        tokenize_here = self.config.mode == "completions" and self.tokenizer is not None and not request.tools
+        if request.messages is not None and not tokenize_here:
             result = await self._achat(request, model)
-        elif self.config.mode == "chat" and self.tokenizer is None:
-            raise ValueError("chat mode needs request.messages (or a tokenizer); set mode=completions for ids")
         else:
             result = await self._acompletions(request, model)
         result.latency_s = time.perf_counter() - start

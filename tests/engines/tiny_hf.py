@@ -1,0 +1,39 @@
+"""A tiny HF model folder (random Llama + byte-level BPE tokenizer with a ChatML template), built in
+well under a second, for tests of the code paths that load models from disk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+from tokenizers.pre_tokenizers import ByteLevel
+from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+CHATML = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def tiny_hf_tokenizer() -> PreTrainedTokenizerFast:
+    """Byte-level BPE with no merges: every byte is a token, so any text round-trips."""
+    vocab = {ch: i for i, ch in enumerate(sorted(ByteLevel.alphabet()))}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    hf.add_special_tokens({"additional_special_tokens": ["<|im_start|>"]})
+    hf.chat_template = CHATML
+    return hf
+
+
+def tiny_hf_folder(path: Path) -> Path:
+    """Write a tiny random Llama and its tokenizer to `path` (an HF model folder)."""
+    tok = tiny_hf_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512, tie_word_embeddings=False,
+    )
+    LlamaForCausalLM(config).save_pretrained(path)
+    tok.save_pretrained(path)
+    return path
