@@ -49,7 +49,7 @@ class AgentConfig:
     history_chars: int = cfg(
         6000, "Reasoning agent: character budget of the compact history shown in each prompt (oldest cut first)."
     )
-    history_entry_chars: int = cfg(600, "Reasoning agent: most characters kept per history entry.")
+    history_entry_chars: int = cfg(800, "Reasoning agent: most characters kept per history entry.")
     seed: int | None = cfg(None, "Sampling seed passed to the engine (None = engine default).")
 
     def validate(self) -> None:
