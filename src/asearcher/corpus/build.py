@@ -75,13 +75,17 @@ class CorpusPaths:
         """The manifest as a dict; UserError when the folder is not a complete corpus."""
         if not self.manifest.is_file():
             raise UserError(f"{self.root}: not a built corpus (no manifest.json); run `asearcher corpus build`")
-        return json.loads(self.manifest.read_text(encoding="utf-8"))
+        try:
+            return json.loads(self.manifest.read_text(encoding="utf-8"))
+        except ValueError as e:
+            raise UserError(f"{self.manifest}: not valid JSON ({e}); rebuild with `asearcher corpus build`") from None
 
     def is_complete(self) -> bool:
-        """True when the manifest exists and every file it lists is present."""
-        if not self.manifest.is_file():
+        """True when the manifest is readable and every file it lists is present."""
+        try:
+            files = self.read_manifest().get("files", {})
+        except UserError:
             return False
-        files = self.read_manifest().get("files", {})
         return all((self.root / name).is_file() for name in files.values())
 
 

@@ -26,6 +26,15 @@ _DISAMBIG = re.compile(r"^(.*\S)\s+\([^()]*\)$")
 MAX_TITLE_WORDS = 12
 
 
+def _sentence_starts(text: str) -> set[int]:
+    """Indices (in `_WORD` tokens) of the first word of each sentence; [.!?] never occurs inside a token."""
+    starts, count = set(), 0
+    for segment in _SENTENCE_END.split(text):
+        starts.add(count)
+        count += len(_WORD.findall(segment))
+    return starts
+
+
 def _linkable(title: str, words: tuple[str, ...]) -> bool:
     if not words or len(words) > MAX_TITLE_WORDS or len(title) < 3:
         return False
@@ -61,31 +70,30 @@ class TitleMatcher:
 
     def mentions(self, text: str, *, exclude: str = "") -> list[str]:
         """Titles mentioned in `text`, in order of first mention, without `exclude` (the page itself)."""
-        spans = [(m.group(), m.start()) for m in _WORD.finditer(text)]
-        tokens = [w for w, _ in spans]
+        tokens = _WORD.findall(text)
+        lengths = self._lengths
+        # Only positions whose word starts some title are probed (most words start none).
+        candidates = [i for i, t in enumerate(tokens) if t in lengths]
         found: dict[str, None] = {}
-        i = 0
-        while i < len(tokens):
-            step = 1
-            for n in self._lengths.get(tokens[i], ()):
+        sentence_starts: set[int] | None = None
+        next_free = 0
+        for i in candidates:
+            if i < next_free:  # inside a longer match already taken
+                continue
+            for n in lengths[tokens[i]]:
                 title = self._by_words.get(tuple(tokens[i : i + n]))
                 if title is None:
                     continue
-                if n == 1 and self._sentence_start(text, spans, i):
-                    continue
+                if n == 1:
+                    if sentence_starts is None:
+                        sentence_starts = _sentence_starts(text)
+                    if i in sentence_starts:
+                        continue
                 if title != exclude:
                     found.setdefault(title, None)
-                step = n
+                next_free = i + n
                 break
-            i += step
         return list(found)
-
-    @staticmethod
-    def _sentence_start(text: str, spans: list[tuple[str, int]], i: int) -> bool:
-        if i == 0:
-            return True
-        prev_word, prev_start = spans[i - 1]
-        return bool(_SENTENCE_END.search(text, prev_start + len(prev_word), spans[i][1]))
 
     def links(self, title: str, text: str) -> list[dict[str, str]]:
         """The link records of one page: [{"title", "url"}, ...] for each mentioned page."""
