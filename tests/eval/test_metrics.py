@@ -1,0 +1,72 @@
+"""Pass@k / expected-max estimators against hand-computed values, and the per-dataset summary."""
+
+import itertools
+
+import pytest
+
+from asearcher.eval.metrics import expected_max_at_k, pass_at_k, summarize
+
+
+@pytest.mark.parametrize(
+    ("n", "c", "k", "expected"),
+    [
+        (1, 1, 1, 1.0),
+        (1, 0, 1, 0.0),
+        (4, 1, 1, 0.25),
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2) = 1 - 3/6
+        (4, 2, 2, 5 / 6),  # 1 - C(2,2)/C(4,2) = 1 - 1/6
+        (5, 2, 3, 0.9),  # 1 - C(3,3)/C(5,3) = 1 - 1/10
+        (4, 3, 2, 1.0),  # fewer than k wrong samples: always a hit
+        (10, 0, 5, 0.0),
+    ],
+)
+def test_pass_at_k_hand_computed(n, c, k, expected):
+    assert pass_at_k(n, c, k) == pytest.approx(expected)
+
+
+def test_pass_at_k_rejects_bad_arguments():
+    with pytest.raises(ValueError):
+        pass_at_k(3, 4, 1)
+    with pytest.raises(ValueError):
+        pass_at_k(3, 1, 4)
+
+
+def test_expected_max_matches_brute_force_and_pass_at_k():
+    scores = [0.2, 0.9, 0.0, 0.5, 0.5]
+    for k in range(1, 6):
+        subsets = list(itertools.combinations(scores, k))
+        brute = sum(max(s) for s in subsets) / len(subsets)
+        assert expected_max_at_k(scores, k) == pytest.approx(brute)
+    binary = [1.0, 0.0, 1.0, 0.0, 0.0]
+    assert expected_max_at_k(binary, 3) == pytest.approx(pass_at_k(5, 2, 3))
+
+
+def _rec(qid, sample, answer, golds, em, turns=1, tools=0, toks=10, ds="d"):
+    return {"qid": qid, "sample": sample, "dataset": ds, "answer": answer, "golds": golds,
+            "scores": {"em": em, "f1": em, "cover_em": em},
+            "stats": {"turns": turns, "tool_calls": tools, "gen_tokens": toks, "time_s": 0.1,
+                      "stop_reason": "answered" if answer else "turn_limit"}}
+
+
+def test_summary_avg_pass_and_majority():
+    recs = [
+        _rec("q1", 0, "Paris", ["Paris"], 1.0, turns=3, tools=2),
+        _rec("q1", 1, "Lyon", ["Paris"], 0.0, turns=5, tools=4),
+        _rec("q1", 2, "paris", ["Paris"], 1.0, turns=1, tools=0),
+        _rec("q2", 0, "Rome", ["Milan"], 0.0),
+        _rec("q2", 1, None, ["Milan"], 0.0),
+        _rec("q2", 2, "Milan", ["Milan"], 1.0),
+        _rec("x", 0, "a", ["a"], 1.0, ds="other"),
+    ]
+    s = summarize(recs, k=3)
+    em = s["d"]["metrics"]["em"]
+    assert em["avg@3"] == pytest.approx((2 / 3 + 1 / 3) / 2)
+    assert em["pass@3"] == pytest.approx(1.0)
+    # q1 votes paris (2 of 3); q2 is a Rome/Milan tie, broken by the first seen: Rome (wrong)
+    assert em["maj@3"] == pytest.approx(0.5)
+    assert s["d"]["questions"] == 2 and s["d"]["samples"] == 6
+    assert s["d"]["answered"] == pytest.approx(5 / 6)
+    assert s["d"]["turns"]["max"] == 5 and s["d"]["tool_calls"]["mean"] == pytest.approx(1.0)
+    assert s["d"]["stop_reasons"] == {"answered": 5, "turn_limit": 1}
+    assert "judge" not in s["d"]["metrics"]
+    assert s["other"]["metrics"]["em"]["avg@3"] == 1.0  # one sample: k capped at what exists
