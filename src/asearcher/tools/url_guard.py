@@ -101,6 +101,13 @@ class UrlGuard:
             log.info("url guard refused %s (%s address %s)", url, problem, ip)
             raise UrlRefused(f"Cannot access {url!r}: it points at a {problem} address ({ip}), which is not allowed.")
 
+    def check_literal(self, url: str) -> None:
+        """Check the scheme and a literal-IP host, without DNS (for URLs a remote reader fetches)."""
+        host, _ = self.check_syntax(url)
+        ip = parse_host_ip(host)
+        if ip is not None and host.lower() not in self._allow_names:
+            self.check_ip(url, ip)
+
     async def acheck(self, url: str) -> None:
         """Raise UrlRefused unless `url` may be fetched; resolves DNS names (in a thread)."""
         host, port = self.check_syntax(url)

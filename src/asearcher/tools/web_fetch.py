@@ -88,7 +88,12 @@ class WebFetcher:
         url = url.strip()
         if self.cache is not None and (page := self.cache.get(url)) is not None:
             return page
-        await self.guard.acheck(url)  # refuse before any network activity, cached or not
+        if self.reader_base:
+            # The reader service fetches the page from its own network: resolving the host here
+            # would only leak a DNS query, so check the scheme and literal addresses only.
+            self.guard.check_literal(url)
+        else:
+            await self.guard.acheck(url)  # refuse before any network activity
         try:
             async with asyncio.timeout(self.timeout_s):
                 page = await (self._areader(url) if self.reader_base else self._adirect(url))
