@@ -6,6 +6,8 @@
 
 from asearcher.retrieval.bm25 import BM25Retriever
 from asearcher.retrieval.config import BM25Config, DenseConfig, HybridConfig, IndexConfig
+from asearcher.retrieval.dense import DenseRetriever
+from asearcher.retrieval.hybrid import HybridRetriever, rrf_fuse
 from asearcher.retrieval.index_io import build_index, ensure_default_index, load_index, make_retriever, read_meta
 from asearcher.retrieval.passage_store import PassageStore, PassageStoreWriter, write_store
 
@@ -13,7 +15,9 @@ __all__ = [
     "BM25Config",
     "BM25Retriever",
     "DenseConfig",
+    "DenseRetriever",
     "HybridConfig",
+    "HybridRetriever",
     "IndexConfig",
     "PassageStore",
     "PassageStoreWriter",
@@ -22,5 +26,6 @@ __all__ = [
     "load_index",
     "make_retriever",
     "read_meta",
+    "rrf_fuse",
     "write_store",
 ]
