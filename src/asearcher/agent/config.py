@@ -37,7 +37,6 @@ class AgentConfig:
     )
     temperature: float = cfg(0.7, "Sampling temperature (0 = greedy).")
     top_p: float = cfg(1.0, "Nucleus sampling mass.")
-    topk: int = cfg(5, "Search results requested per query.")
     max_observation_tokens: int = cfg(
         1500, "Append-only agents: most tokens of one observation (search results or page chunk) in the context."
     )
@@ -53,7 +52,7 @@ class AgentConfig:
     seed: int | None = cfg(None, "Sampling seed passed to the engine (None = engine default).")
 
     def validate(self) -> None:
-        for name in ("max_new_tokens_per_turn", "max_context_tokens", "topk", "max_observation_tokens"):
+        for name in ("max_new_tokens_per_turn", "max_context_tokens", "max_observation_tokens"):
             if getattr(self, name) < 1:
                 raise UserError(f"agent.{name}: must be >= 1, got {getattr(self, name)}")
         for name in ("max_turns", "force_answer_margin", "min_actions_before_answer", "history_chars"):
