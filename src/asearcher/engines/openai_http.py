@@ -115,9 +115,14 @@ class OpenAIEngine:
         else:  # llama.cpp answers completions with the chat shape
             entries = lp.get("content") or []
         ids, logprobs = _ids_and_logprobs(entries, choice)
+        text = choice.get("text") or ""
+        if ids and self.tokenizer is not None:
+            # Servers drop special tokens (EOS) from `text`; decoding the ids keeps text == decode(ids),
+            # as with the in-process engine.
+            text = self.tokenizer.decode(ids)
         return GenResult(
             output_ids=ids,
-            text=choice.get("text") or "",
+            text=text,
             logprobs=logprobs,
             versions=[self.version] * len(ids),
             finish_reason=_finish(choice.get("finish_reason")),
