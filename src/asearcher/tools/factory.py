@@ -15,7 +15,15 @@ from asearcher.api.retriever import Retriever
 from asearcher.api.tool import Tool
 from asearcher.errors import UserError
 from asearcher.tools.access_tool import AccessTool
-from asearcher.tools.backends import LocalPages, PageBackend, RemotePages, RemoteSearch, RetrieverSearch, SearchBackend, WebPages
+from asearcher.tools.backends import (
+    LocalPages,
+    PageBackend,
+    RemotePages,
+    RemoteSearch,
+    RetrieverSearch,
+    SearchBackend,
+    WebPages,
+)
 from asearcher.tools.config import ToolsConfig
 from asearcher.tools.fetch_cache import FetchCache
 from asearcher.tools.page_reader import PageReader
@@ -84,6 +92,7 @@ def make_tools(retriever_spec: str | None, config: ToolsConfig | None = None) ->
         search, pages = _local_backends(folder)
     reader = PageReader(config.chunk_chars, config.max_chunks, config.stub_chars)
     return {
-        "search": SearchTool(search, config.topk, config.max_chars_per_hit, style=config.hit_style),  # type: ignore[arg-type]
+        "search": SearchTool(search, config.topk, config.max_chars_per_hit,
+                             style=config.hit_style),  # type: ignore[arg-type]
         "access": AccessTool(pages or _NoPages(), reader),
     }
