@@ -1,0 +1,110 @@
+"""A minimal single-process PPO trainer step: pack, recompute proximal logprobs, decoupled PPO, AdamW.
+
+One `step(samples)` is one policy version: the whole batch makes one optimizer update (gradients
+accumulated over token-budgeted micro-batches, with the loss normalised by the global batch's token
+count). Scale-out trainers (FSDP2, ...) implement the same `PolicyTrainer` protocol (rl/interfaces.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from asearcher.config import cfg
+from asearcher.errors import UserError
+from asearcher.rl.advantages import TrainSample
+from asearcher.rl.logprobs import Method, packed_logprobs
+from asearcher.rl.loss import PPOLossConfig, ppo_loss
+from asearcher.rl.packing import MicroBatch, pack
+from asearcher.rl.version_stats import version_lag_stats
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainerConfig:
+    """Optimisation settings of the PPO trainer."""
+
+    lr: float = cfg(1e-6, "AdamW learning rate.")
+    weight_decay: float = cfg(0.01, "AdamW weight decay.")
+    adam_betas: list[float] = cfg([0.9, 0.999], "AdamW betas.")
+    max_grad_norm: float = cfg(1.0, "Clip the global gradient norm to this; 0 disables clipping.")
+    max_tokens_per_mb: int = cfg(8192, "Token budget of one micro-batch (packed sequences).")
+    temperature: float = cfg(1.0, "Sampling temperature of the engine: logprobs use log_softmax(logits / T).")
+    logprob_method: Method = cfg("auto", "How packed sequences are kept apart: auto, block_mask, position_ids, loop.")
+    recompute_prox: bool = cfg(True, "Recompute proximal logprobs before the update (decoupled PPO); false uses behaviour logprobs.")
+    loss: PPOLossConfig = cfg(PPOLossConfig(), "The PPO objective.")
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise UserError(f"trainer.lr must be > 0, got {self.lr}")
+        if self.max_tokens_per_mb < 2:
+            raise UserError(f"trainer.max_tokens_per_mb must be >= 2, got {self.max_tokens_per_mb}")
+        if len(self.adam_betas) != 2:
+            raise UserError(f"trainer.adam_betas must hold two numbers, got {self.adam_betas}")
+
+
+class Trainer:
+    """Owns the model and optimizer; `version` counts the updates made (the policy version)."""
+
+    def __init__(self, model: torch.nn.Module, config: TrainerConfig, version: int = 0) -> None:
+        self.model = model
+        self.config = config
+        self.version = version
+        self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay,
+                                           betas=tuple(config.adam_betas))
+
+    def _logp(self, mb: MicroBatch) -> torch.Tensor:
+        c = self.config
+        return packed_logprobs(self.model, mb.input_ids, mb.position_ids, mb.cu_seqlens, c.temperature,
+                               c.logprob_method).logp
+
+    def _normaliser(self, mbs: Sequence[MicroBatch]) -> float:
+        if self.config.loss.aggregation == "token_mean":
+            return float(max(sum(mb.n_loss_tokens for mb in mbs), 1))
+        n = 0  # seq_mean_token_mean: sequences with at least one trained token
+        for mb in mbs:
+            ids = torch.repeat_interleave(torch.arange(mb.n_seqs), (mb.cu_seqlens[1:] - mb.cu_seqlens[:-1]).long())
+            n += int(torch.unique(ids[mb.loss_mask]).numel())
+        return float(max(n, 1))
+
+    def step(self, samples: Sequence[TrainSample]) -> dict[str, float]:
+        """One update on `samples`; returns averaged loss statistics, grad norm, lag metrics, timings."""
+        t0 = time.perf_counter()
+        mbs = pack(samples, self.config.max_tokens_per_mb)
+        if not mbs:
+            raise ValueError("empty batch: no sample has any token")
+        self.model.train()
+        with torch.no_grad():  # the proximal policy: these weights, before this update
+            prox = [self._logp(mb) if self.config.recompute_prox else mb.behav_logp for mb in mbs]
+        t_prox = time.perf_counter()
+        norm = self._normaliser(mbs)
+        self.optimizer.zero_grad(set_to_none=True)
+        totals: dict[str, float] = {}
+        loss_sum = 0.0
+        for mb, p in zip(mbs, prox, strict=True):
+            logp = self._logp(mb)
+            loss, st = ppo_loss(logp, p, mb.behav_logp, mb.advantages, mb.loss_mask, self.config.loss,
+                                cu_seqlens=mb.cu_seqlens, normaliser=norm)
+            loss.backward()
+            loss_sum += float(loss.detach())
+            w = st.pop("n_tokens")
+            totals["n_tokens"] = totals.get("n_tokens", 0.0) + w
+            for k, v in st.items():  # token-weighted means over micro-batches
+                totals[k] = totals.get(k, 0.0) + v * w
+        n_tok = max(totals.pop("n_tokens"), 1.0)
+        stats = {k: v / n_tok for k, v in totals.items()}
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
+        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        self.optimizer.step()
+        stats |= version_lag_stats([mb.versions for mb in mbs], [mb.loss_mask for mb in mbs], self.version)
+        stats |= {"loss": loss_sum, "n_micro_batches": float(len(mbs)), "version": float(self.version),
+                  "time/prox_s": t_prox - t0, "time/step_s": time.perf_counter() - t0}
+        self.version += 1
+        logger.debug("step -> version %d: loss %.4f, %d micro-batches", self.version, loss_sum, len(mbs))
+        return stats
