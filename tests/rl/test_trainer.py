@@ -73,3 +73,9 @@ def test_micro_batching_does_not_change_the_gradient():
         trainer.step(samples)
         grads.append(torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None]))
     torch.testing.assert_close(grads[0], grads[1], atol=1e-6, rtol=1e-4)
+
+
+def test_trainer_satisfies_policy_trainer_protocol():
+    from asearcher.rl.interfaces import PolicyTrainer
+
+    assert isinstance(Trainer(_model(), TrainerConfig()), PolicyTrainer)
