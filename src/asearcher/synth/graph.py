@@ -63,7 +63,7 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], list[str]]]
             where = f"{path}: key {url!r}"
             if not isinstance(rec, dict):
                 raise UserError(f"{where}: expected an object with 'links' / 'in_links', got {type(rec).__name__}")
-            yield where, url, _url_list(rec.get("links"), where + " links"), _url_list(rec.get("in_links"), where + " in_links")
+            yield where, url, _url_list(rec.get("links"), f"{where}: field 'links'"), _url_list(rec.get("in_links"), f"{where}: field 'in_links'")
         return
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -76,7 +76,7 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], list[str]]]
                 raise UserError(f"{where}: not valid JSON ({e.msg})") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("url"), str) or not rec["url"]:
                 raise UserError(f"{where}: expected an object with a non-empty 'url' and 'links'")
-            yield where, rec["url"], _url_list(rec.get("links"), where + " links"), _url_list(rec.get("in_links"), where + " in_links")
+            yield where, rec["url"], _url_list(rec.get("links"), f"{where}: field 'links'"), _url_list(rec.get("in_links"), f"{where}: field 'in_links'")
 
 
 class LinkGraph:
