@@ -1,0 +1,136 @@
+"""`SGLangEngine`: a remote SGLang server through its native API, token-in/token-out.
+
+Requests go to `/generate` with `input_ids`, `sampling_params` and `return_logprob`; the sampled ids
+and their logprobs come back in `meta_info.output_token_logprobs` as `[logprob, token_id, text]`
+entries, the finish reason in `meta_info.finish_reason.type` ("stop" / "length" / "abort").
+
+Behaviour logprob: SGLang reports `log_softmax(logits / T)` at the sampled id (temperature applied,
+top-p / top-k not folded in), the same convention as `TransformersEngine` and the trainer's
+recomputation, **unless** the server runs with `SGLANG_RETURN_ORIGINAL_LOGPROB=1` (then the logprobs
+are of the T = 1 distribution): do not set it for RL at T != 1.
+
+Interrupts use `/abort_request` (one `rid`, or `abort_all`): SGLang answers an aborted `/generate`
+with its partial output and finish type "abort". Weight updates: `/update_weights_from_disk`
+(`model_path`, `weight_version`), or the NCCL path `/init_weights_update_group` +
+`/update_weights_from_distributed` (the trainer-side broadcast is not part of this module).
+`/pause_generation` and `/continue_generation` are exposed for callers that pause a server by hand.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Literal
+
+from asearcher.api.engine import FinishReason, GenRequest
+from asearcher.engines.remote import Call, Chunk, ResumableRemoteEngine
+
+log = logging.getLogger(__name__)
+
+
+class SGLangEngine(ResumableRemoteEngine):
+    """`InferenceEngine` over an SGLang server at `base_url` (e.g. "http://10.0.0.5:30000").
+
+    Args:
+        base_url: the server's root URL (no /v1).
+        config: timeouts, retries (`EngineConfig`).
+        tokenizer: an `api.Tokenizer`, used to render `messages` and to decode output ids
+            (`text == tokenizer.decode(output_ids)`); without one, `text` is the server's text.
+    """
+
+    kind = "sglang"
+
+    async def _agenerate_chunk(self, call: Call, ids: list[int], budget: int, request: GenRequest) -> Chunk:
+        sampling: dict[str, Any] = {
+            "max_new_tokens": budget,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            # Keep special tokens and the stop string itself in the text, as the other engines do.
+            "skip_special_tokens": False,
+            "no_stop_trim": True,
+        }
+        if request.stop:
+            sampling["stop"] = list(request.stop)
+        if request.seed is not None:
+            sampling["sampling_seed"] = request.seed
+        body = {
+            "input_ids": ids,
+            "sampling_params": sampling,
+            "return_logprob": True,
+            "rid": call.chunk_rid,
+            "stream": False,
+        }
+        data = await self._apost("/generate", body)
+        return parse_generate(data)
+
+    async def _ainterrupt_all(self) -> None:
+        await self._apost("/abort_request", {"rid": "", "abort_all": True})
+
+    async def _aabort_chunk(self, call: Call) -> None:
+        if call.chunk_rid:
+            await self._apost("/abort_request", {"rid": call.chunk_rid})
+
+    async def _aload_weights(self, source: str | Path, version: int) -> None:
+        data = await self._apost(
+            "/update_weights_from_disk", {"model_path": str(source), "weight_version": str(version)}
+        )
+        _check_success(data, "/update_weights_from_disk")
+
+    # ---- NCCL path and manual pausing (client calls; the trainer-side broadcast comes later) ----
+
+    async def ainit_weights_update_group(
+        self, master_address: str, master_port: int, rank_offset: int, world_size: int,
+        group_name: str = "weight_update_group", backend: str = "nccl",
+    ) -> None:
+        """Ask the server to join the trainer's process group (the trainer is rank 0; the server's
+        ranks start at `rank_offset`)."""
+        data = await self._apost("/init_weights_update_group", {
+            "master_address": master_address, "master_port": master_port, "rank_offset": rank_offset,
+            "world_size": world_size, "group_name": group_name, "backend": backend,
+        })
+        _check_success(data, "/init_weights_update_group")
+
+    async def aupdate_weights_from_distributed(
+        self, names: list[str], dtypes: list[str], shapes: list[list[int]], version: int,
+        group_name: str = "weight_update_group",
+    ) -> None:
+        """Receive the named tensors the trainer broadcasts over the group and set `version`.
+
+        The trainer must start its broadcast concurrently with this call. Same interrupt / resume
+        rules as `aupdate_weights`.
+        """
+        body = {"names": names, "dtypes": dtypes, "shapes": shapes, "group_name": group_name,
+                "flush_cache": True, "weight_version": str(version)}
+
+        async def load() -> None:
+            data = await self._apost("/update_weights_from_distributed", body)
+            _check_success(data, "/update_weights_from_distributed")
+
+        await self._aswap(load, version)
+
+    async def apause(self, mode: Literal["abort", "retract", "in_place"] = "abort") -> None:
+        """POST /pause_generation: stop scheduling (mode says what happens to running requests)."""
+        await self._apost("/pause_generation", {"mode": mode})
+
+    async def acontinue(self) -> None:
+        """POST /continue_generation: resume scheduling after `apause`."""
+        await self._apost("/continue_generation", {})
+
+
+def parse_generate(data: dict[str, Any]) -> Chunk:
+    """A `Chunk` from SGLang's /generate answer (`text`, `output_ids`, `meta_info`)."""
+    meta = data.get("meta_info") or {}
+    entries = meta.get("output_token_logprobs") or []
+    ids = [int(e[1]) for e in entries]
+    logprobs = [float(e[0]) for e in entries]
+    if not entries and data.get("output_ids") is not None:
+        ids, logprobs = list(data["output_ids"]), []
+    reason = meta.get("finish_reason") or {}
+    kind = reason.get("type") if isinstance(reason, dict) else reason
+    finish: FinishReason = kind if kind in ("stop", "length", "abort") else "stop"
+    return Chunk(ids=ids, logprobs=logprobs, text=data.get("text") or "", finish=finish)
+
+
+def _check_success(data: dict[str, Any], what: str) -> None:
+    if not data.get("success", False):
+        raise RuntimeError(f"{what} failed: {data.get('message', data)}")
