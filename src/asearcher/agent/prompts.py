@@ -16,6 +16,10 @@ BASE_PROMPT = """You answer questions by searching a knowledge source. Work in s
 Results come back inside <information> ... </information>. After reading them, write down the facts that matter inside <think> ... </think> before your next action.
 Search as many times as you need, and verify facts before answering.
 
+Example of one step:
+<think>I need to find who wrote the novel.</think>
+<search>author of the novel</search>
+
 Question: {question}"""
 
 # A tool result is appended as OBS_HEAD + text + OBS_TAIL (the text may be cut to fit the budget).

@@ -1,0 +1,23 @@
+"""`asearcher ask` end to end with the real embedded model (SmolLM2-135M) and the embedded corpus."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.slow  # loads the model and builds the default index: minutes on 2 cores
+def test_ask_with_embedded_model_prints_search_and_answer(tmp_path, bm25_index_dir):
+    out = tmp_path / "t.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "asearcher.cli", "ask", "Who painted the Mona Lisa?", "--max-turns", "4",
+         "--json", str(out), "temperature=0", "max_new_tokens_per_turn=96"],
+        capture_output=True, text=True, timeout=900, env={**os.environ},
+    )
+    lines = proc.stdout.splitlines()
+    assert proc.returncode in (0, 1), proc.stderr[-2000:]  # 1 = the episode ended without an answer
+    assert lines[0].startswith("question: Who painted the Mona Lisa?")
+    assert any("] search: " in line for line in lines), proc.stdout
+    assert any(line.startswith("answer: ") for line in lines)
+    assert out.is_file()
