@@ -1,0 +1,164 @@
+"""`TrainConfig`: the whole configuration of one `asearcher train` run, composed of component configs.
+
+A recipe (`src/asearcher/recipes/*.yaml`) is a file of these keys; `asearcher train key.sub=value`
+overrides them; unknown keys fail loudly; the resolved config is saved as `<run>/config.yaml`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from asearcher.agent.config import AgentConfig
+from asearcher.config import cfg
+from asearcher.engines.config import EngineConfig
+from asearcher.errors import UserError
+from asearcher.rl.advantages import AdvantageConfig
+from asearcher.rl.filtering import FilterConfig
+from asearcher.rl.trainer import TrainerConfig
+from asearcher.tools.config import ToolsConfig
+
+RewardKind = Literal["f1_format", "em", "judge"]
+
+
+@dataclass
+class RolloutConfig:
+    """The rollout executor: groups, batch size, staleness (AReaL's eta) and concurrency."""
+
+    group_size: int = cfg(4, "Trajectories per question (a GRPO group).")
+    batch_questions: int = cfg(4, "Questions (groups) per training step; batch = batch_questions * group_size.")
+    max_staleness: int = cfg(1, "eta: most policy versions a trained token may lag; 0 = synchronous RL.")
+    max_concurrent: int = cfg(16, "Most episodes in flight at once (also bounded by the staleness rule).")
+    reward: RewardKind = cfg("f1_format", "Reward: f1_format (answer F1 x format), em (exact match x format), judge.")
+    judge_url: str = cfg("", "reward=judge: OpenAI-compatible URL (or local model path) of the judge model.")
+    judge_model: str = cfg("", "reward=judge: model name sent to the judge server (and its cache key).")
+    seed: int = cfg(0, "Seed of the per-episode sampling seeds (derived from epoch, question and sample).")
+
+    def validate(self) -> None:
+        for name in ("group_size", "batch_questions", "max_concurrent"):
+            if getattr(self, name) < 1:
+                raise UserError(f"rollout.{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_staleness < 0:
+            raise UserError(f"rollout.max_staleness must be >= 0, got {self.max_staleness}")
+        if self.max_concurrent < self.group_size:
+            # Groups start whole; fewer slots than one group would never start anything.
+            raise UserError(f"rollout.max_concurrent ({self.max_concurrent}) must be >= rollout.group_size "
+                            f"({self.group_size})")
+        if self.reward == "judge" and not self.judge_url:
+            raise UserError("rollout.reward=judge needs rollout.judge_url")
+
+    @property
+    def batch_size(self) -> int:
+        """Trajectories per step (the StalenessController's batch size)."""
+        return self.batch_questions * self.group_size
+
+
+@dataclass
+class DataConfig:
+    """Training questions."""
+
+    train: str = cfg("default", "Training QA file or benchmark name (any format `asearcher eval` reads); "
+                     "'default' = the embedded corpus's qa_train.jsonl.")
+    data_root: str = cfg("", "Folder holding <name>/test.jsonl for benchmark names (default $ASEARCHER_DATA).")
+    epochs: int = cfg(1, "Passes over the training questions; training stops at the end of the last one.")
+    shuffle: bool = cfg(True, "Shuffle the questions every epoch (seeded by data.seed and the epoch).")
+    seed: int = cfg(0, "Shuffle seed.")
+    limit: int = cfg(0, "Use only the first N questions (0 = all).")
+
+    def validate(self) -> None:
+        if self.epochs < 1:
+            raise UserError(f"data.epochs must be >= 1, got {self.epochs}")
+        if self.limit < 0:
+            raise UserError(f"data.limit must be >= 0, got {self.limit}")
+
+
+@dataclass
+class HeldOutConfig:
+    """Held-out evaluation before and after training (the same runner and graders as `asearcher eval`)."""
+
+    enabled: bool = cfg(True, "Evaluate before and after training.")
+    data: str = cfg("default", "Held-out QA file or benchmark name; 'default' = the embedded qa_test.jsonl.")
+    questions: int = cfg(32, "Questions evaluated (the first N of the file).")
+    k: int = cfg(1, "Samples per question.")
+    concurrency: int = cfg(8, "Episodes in flight during evaluation.")
+    temperature: float = cfg(-1.0, "Sampling temperature for evaluation; -1 = the training agent's temperature.")
+
+    def validate(self) -> None:
+        if self.questions < 1 or self.k < 1 or self.concurrency < 1:
+            raise UserError(f"eval.questions, eval.k and eval.concurrency must be >= 1, got "
+                            f"{self.questions}, {self.k}, {self.concurrency}")
+
+
+@dataclass
+class LoraConfig:
+    """Optional LoRA adapters on the trainer's model (needs the optional `peft` package)."""
+
+    enabled: bool = cfg(False, "Train LoRA adapters instead of all weights (the sync sends merged weights).")
+    rank: int = cfg(16, "LoRA rank.")
+    alpha: int = cfg(32, "LoRA alpha.")
+    target_modules: list[str] = cfg(["q_proj", "k_proj", "v_proj", "o_proj"], "Modules that get adapters.")
+
+
+@dataclass
+class CheckpointConfig:
+    """Checkpoints for resuming (`asearcher train --resume RUN_DIR`)."""
+
+    every_steps: int = cfg(10, "Save a checkpoint every N steps (and always at the end / on Ctrl-C); 0 = only then.")
+    keep_last: int = cfg(2, "Checkpoints kept; older ones are deleted.")
+
+    def validate(self) -> None:
+        if self.every_steps < 0 or self.keep_last < 1:
+            raise UserError(f"checkpoint.every_steps must be >= 0 and checkpoint.keep_last >= 1, got "
+                            f"{self.every_steps}, {self.keep_last}")
+
+
+@dataclass
+class ClusterConfig:
+    """Where the run's processes go. Only 'local' (one process) runs today; the others are the scale-out design."""
+
+    backend: Literal["local", "slurm", "ray"] = cfg("local", "Launcher: local (this process), slurm or ray.")
+    n_nodes: int = cfg(1, "Nodes.")
+    gpus_per_node: int = cfg(0, "GPUs per node (0 on CPU).")
+    allocation: str = cfg("", "How GPUs split between rollout engines and the trainer, AReaL style "
+                          "(e.g. 'sglang.d24p1t1+d8p1t1'); empty = one process.")
+
+
+@dataclass
+class TrainConfig:
+    """One fully asynchronous RL run: model, data, agent, rewards, staleness, optimisation, checkpoints."""
+
+    name: str = cfg("train", "Run name; the run folder is <out_dir>/<name>-<timestamp>.")
+    out_dir: str = cfg("runs", "Parent folder of run folders.")
+    model: str = cfg("", "Policy model: an HF folder or .gguf file; empty = the embedded SmolLM2-135M-Instruct.")
+    trainer_dtype: Literal["auto", "float32", "bfloat16"] = cfg(
+        "auto", "Trainer weights dtype; auto = bfloat16 on a CUDA GPU that supports it, else float32.")
+    retriever: str = cfg("", "Tools' source: index folder, retrieval server URL, 'web'; empty = embedded BM25.")
+    total_steps: int = cfg(10, "Training steps (policy versions) to run; fewer if the data's epochs end first.")
+    seed: int = cfg(0, "Seed of python, numpy and torch.")
+    weight_sync: Literal["in_process", "disk"] = cfg(
+        "in_process", "How weights reach the engine: in_process (state-dict copy) or disk (safetensors folder).")
+    tensorboard: bool = cfg(False, "Also log metrics to TensorBoard (needs the `tensorboard` package).")
+    rollout: RolloutConfig = cfg(RolloutConfig(), "The rollout executor.")
+    data: DataConfig = cfg(DataConfig(), "Training questions.")
+    agent: AgentConfig = cfg(AgentConfig(temperature=1.0), "The agent loop (temperature must equal trainer.temperature).")
+    tools: ToolsConfig = cfg(ToolsConfig(), "Search / access tools.")
+    engine: EngineConfig = cfg(EngineConfig(backend="transformers"), "The rollout inference engine.")
+    trainer: TrainerConfig = cfg(TrainerConfig(), "The PPO trainer.")
+    advantage: AdvantageConfig = cfg(AdvantageConfig(), "Rewards -> advantages.")
+    filter: FilterConfig = cfg(FilterConfig(), "Dynamic filtering of all-equal groups.")
+    lora: LoraConfig = cfg(LoraConfig(), "Optional LoRA.")
+    checkpoint: CheckpointConfig = cfg(CheckpointConfig(), "Checkpointing.")
+    eval: HeldOutConfig = cfg(HeldOutConfig(), "Held-out evaluation before / after training.")
+    cluster: ClusterConfig = cfg(ClusterConfig(), "Process placement (scale-out).")
+
+    def validate(self) -> None:
+        if self.total_steps < 1:
+            raise UserError(f"total_steps must be >= 1, got {self.total_steps}")
+        behaviour_t = self.agent.temperature if self.agent.temperature > 0 else 1.0  # greedy: logprobs at T=1
+        if abs(behaviour_t - self.trainer.temperature) > 1e-9:
+            # The trainer recomputes log_softmax(logits / T): another T makes prox and behaviour disagree.
+            raise UserError(f"trainer.temperature ({self.trainer.temperature}) must equal agent.temperature "
+                            f"({self.agent.temperature}; 1.0 when greedy): the trainer recomputes the engine's logprobs")
+        if self.agent.top_p < 1.0:
+            raise UserError(f"agent.top_p={self.agent.top_p}: training needs top_p=1 (behaviour logprobs are "
+                            "over the full vocabulary)")
