@@ -1,0 +1,63 @@
+"""`asearcher eval`: run an agent over a QA benchmark and write results, summary and plots (resumable)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+
+from asearcher.config import help_epilog, load_config
+
+logger = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from asearcher.eval.config import EvalConfig
+
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate an agent on a QA dataset (EM, F1, cover-EM, judge; avg@k, pass@k)",
+        description="Evaluate an agent on a QA dataset. Rerunning the same command resumes an interrupted run.",
+        epilog=help_epilog(EvalConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", default=None, help="dataset file/folder or benchmark name (nq, hotpotqa, 2wiki, "
+                   "musique, bamboogle, frames, gaia, ...); default: the embedded corpus's qa_test.jsonl")
+    p.add_argument("--data-root", default=None, help="folder holding <name>/test.jsonl (default $ASEARCHER_DATA)")
+    p.add_argument("--agent", default="base", choices=["base", "reasoning", "search-r1", "fc"], help="agent loop")
+    p.add_argument("--model", default=None, help="model path or OpenAI-compatible URL (default: embedded SmolLM2)")
+    p.add_argument("--retriever", default=None, help="index folder, retrieval server URL or 'web' "
+                   "(default: the embedded corpus's BM25 index)")
+    p.add_argument("--k", type=int, default=1, help="samples per question (avg@k, pass@k, maj@k)")
+    p.add_argument("--concurrency", type=int, default=4, help="episodes in flight at once")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
+    p.add_argument("--out", default=None, help="output folder (default $ASEARCHER_HOME/eval/<data>-<agent>-<model>)")
+    p.add_argument("--judge", default=None, help="LLM judge: OpenAI-compatible URL (or a local model path)")
+    p.add_argument("--judge-model", default=None, help="model name sent to the judge server (and cache key)")
+    p.add_argument("--config", default=None, help="YAML file of config keys (see below)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. agent.max_turns=16")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from asearcher.errors import UserError
+    from asearcher.eval.config import EvalConfig
+    from asearcher.eval.pipeline import EvalRequest, aevaluate
+
+    if args.k < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
+        raise UserError(f"--k, --concurrency and --limit must be >= 1 (got {args.k}, {args.concurrency}, {args.limit})")
+    config = load_config(EvalConfig, args.config, args.overrides)
+    req = EvalRequest(
+        data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
+        k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,
+        judge_model=args.judge_model, progress=not args.no_progress,
+    )
+    try:
+        result = asyncio.run(aevaluate(req, config))
+    except KeyboardInterrupt:
+        logger.warning("interrupted: finished episodes are kept; rerun the same command to resume")
+        raise
+    print((result["out"] / "summary.md").read_text())
+    print(f"results, summary and plots in {result['out']}")
+    return 0

@@ -1,0 +1,29 @@
+"""Configuration of an evaluation run: the agent, engine and tools configs plus the grading options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from asearcher.agent.config import AgentConfig
+from asearcher.config import cfg
+from asearcher.engines.config import EngineConfig
+from asearcher.tools.config import ToolsConfig
+
+
+@dataclass
+class EvalConfig:
+    """Everything `asearcher eval` passes on; override with agent.x=..., engine.x=..., tools.x=...
+
+    Test-time scaling: `agent.min_actions_before_answer` forces a minimum number of tool calls
+    (reasoning agent); `--k` runs K samples per question, reported as avg@k, pass@k and maj@k.
+    """
+
+    agent: AgentConfig = cfg(AgentConfig(), "The agent loop's settings.")
+    engine: EngineConfig = cfg(EngineConfig(), "The policy model's engine settings.")
+    tools: ToolsConfig = cfg(ToolsConfig(), "The search/access tools' settings.")
+    f1_mode: Literal["multiset", "set"] = cfg(
+        "multiset", "F1 definition: 'multiset' (official SQuAD/HotpotQA) or 'set' (ASearcher's reward)."
+    )
+    judge_max_new_tokens: int = cfg(256, "Tokens the LLM judge may write (rationale and verdict).")
+    fsync: bool = cfg(True, "fsync every result line (durable against power loss; ~1 ms per line).")

@@ -1,0 +1,116 @@
+"""`aevaluate`: the whole evaluation of one agent on one dataset (what `asearcher eval` calls).
+
+Load the questions, build the engine, tools and (optionally) the judge, run the resumable runner
+into `<out>/results.jsonl`, then write the summary and plots. `<out>/run.json` records what the
+results were produced with, so that resuming into a folder made by a different run fails loudly
+instead of mixing results.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from asearcher import paths
+from asearcher.config import save_config
+from asearcher.errors import UserError
+from asearcher.eval.config import EvalConfig
+from asearcher.eval.datasets import load_qa, resolve_dataset
+from asearcher.eval.metrics import summarize
+from asearcher.eval.report import write_report
+from asearcher.eval.runner import RunOptions, arun_eval
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class EvalRequest:
+    """What to evaluate (the CLI flags)."""
+
+    data: str | None = None  # path, benchmark name, or None for the embedded corpus's qa_test.jsonl
+    data_root: str | None = None
+    agent: str = "base"
+    model: str | None = None  # path or URL; None = the embedded model
+    retriever: str | None = None  # None = the embedded corpus's BM25 index
+    k: int = 1
+    concurrency: int = 4
+    limit: int | None = None
+    out: str | None = None
+    judge: str | None = None  # judge server URL (or local model path)
+    judge_model: str | None = None
+    progress: bool = True
+
+
+def default_out_dir(req: EvalRequest, dataset: str) -> Path:
+    """$ASEARCHER_HOME/eval/<dataset>-<agent>-<model>."""
+    model = "embedded" if req.model is None else Path(req.model.rstrip("/")).name.replace(":", "_")
+    return paths.home() / "eval" / f"{dataset}-{req.agent}-{model}"
+
+
+def _check_same_run(out: Path, identity: dict[str, Any]) -> None:
+    run_file = out / "run.json"
+    if run_file.is_file():
+        previous = json.loads(run_file.read_text())
+        diff = {k: (previous.get(k), v) for k, v in identity.items() if previous.get(k) != v}
+        if diff:
+            detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
+            raise UserError(f"{run_file}: this folder holds results of a different run ({detail}); use another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    run_file.write_text(json.dumps(identity, indent=2))
+
+
+def _make_judge(req: EvalRequest, config: EvalConfig) -> Any:
+    if req.judge is None:
+        return None
+    from asearcher.engines.config import EngineConfig
+    from asearcher.engines.factory import make_engine
+    from asearcher.reward.judge import LLMJudge
+
+    engine = make_engine(req.judge, config=EngineConfig(model=req.judge_model or "", mode="chat"))
+    name = req.judge_model or req.judge
+    return LLMJudge(engine, model=name, cache_path=paths.home() / "judge_cache.sqlite",
+                    max_new_tokens=config.judge_max_new_tokens)
+
+
+async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[str, Any]:
+    """Run the evaluation; returns {"summary", "out", "written"}. Resumes from `<out>/results.jsonl`."""
+    from asearcher.agent.factory import make_agent
+    from asearcher.engines.factory import make_engine
+    from asearcher.tools import aclose_tools
+    from asearcher.tools.factory import make_tools
+
+    config = config or EvalConfig()
+    data_path = resolve_dataset(req.data, req.data_root)
+    items = load_qa(data_path, limit=req.limit)
+    out = Path(req.out) if req.out else default_out_dir(req, items[0].source)
+    identity = {"data": str(data_path.resolve()), "agent": req.agent, "model": req.model or "embedded",
+                "retriever": req.retriever or "embedded-bm25", "judge": req.judge_model or req.judge,
+                "f1_mode": config.f1_mode}
+    _check_same_run(out, identity)
+    save_config(config, out / "config.yaml")
+    engine = make_engine(req.model, config=config.engine)
+    tools = make_tools(req.retriever, config.tools)
+    judge = _make_judge(req, config)
+    engines = [engine] + ([judge.engine] if judge else [])
+    try:
+        make_agent(req.agent, engine, tools, config.agent)  # fail on a bad kind/engine before starting
+        records = await arun_eval(
+            items,
+            lambda: make_agent(req.agent, engine, tools, config.agent),
+            out / "results.jsonl",
+            RunOptions(k=req.k, concurrency=req.concurrency, f1_mode=config.f1_mode, progress=req.progress,
+                       fsync=config.fsync),
+            judge=judge,
+        )
+    finally:
+        await aclose_tools(tools)
+        for e in engines:
+            if callable(close := getattr(e, "aclose", None)):
+                await close()
+    summary = summarize(records, req.k, config.f1_mode)
+    meta = {**identity, "k": req.k, "questions": len(items), "results": str(out / "results.jsonl")}
+    written = write_report(summary, records, out, meta)
+    return {"summary": summary, "out": out, "written": written}
