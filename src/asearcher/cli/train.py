@@ -1,0 +1,76 @@
+"""`asearcher train`: fully asynchronous RL of a search agent (default: the CPU recipe, embedded model and corpus)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+from pathlib import Path
+
+from asearcher.config import help_epilog, load_config
+
+logger = logging.getLogger(__name__)
+
+RECIPES = Path(__file__).resolve().parent.parent / "recipes"
+DEFAULT_RECIPE = RECIPES / "cpu-default.yaml"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from asearcher.rl.config import TrainConfig
+
+    p = subparsers.add_parser(
+        "train",
+        help="train an agent with fully asynchronous RL (staleness-bounded, interruptible generation)",
+        description="Train a search agent with fully asynchronous RL. With no flags: the cpu-default recipe on the "
+        "embedded model and corpus. Writes <out_dir>/<name>-<timestamp>/ (config.yaml, metrics.jsonl, "
+        f"checkpoints/, report.md). Recipes: {', '.join(sorted(r.stem for r in RECIPES.glob('*.yaml')))}.",
+        epilog=help_epilog(TrainConfig),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--config", default=None, help="recipe: a YAML file or a bundled recipe name (default cpu-default)")
+    p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest "
+                   "checkpoint (its config.yaml, plus any overrides given here)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. rollout.max_staleness=0")
+    p.set_defaults(func=run)
+
+
+def resolve_recipe(spec: str | None) -> Path:
+    """A recipe path: None = cpu-default, a bundled name (with or without .yaml), or a file."""
+    from asearcher.errors import UserError
+
+    if spec is None:
+        return DEFAULT_RECIPE
+    p = Path(spec)
+    if p.is_file():
+        return p
+    bundled = RECIPES / (spec if spec.endswith(".yaml") else f"{spec}.yaml")
+    if bundled.is_file():
+        return bundled
+    raise UserError(f"--config {spec!r}: no such file and no bundled recipe of that name "
+                    f"({sorted(r.stem for r in RECIPES.glob('*.yaml'))})")
+
+
+def run(args: argparse.Namespace) -> int:
+    from asearcher.errors import UserError
+    from asearcher.rl.checkpoint import latest_checkpoint
+    from asearcher.rl.config import TrainConfig
+    from asearcher.rl.train_loop import atrain
+
+    if args.resume:
+        run_dir = Path(args.resume)
+        if args.config:
+            raise UserError("--resume uses the run's own config.yaml: give overrides, not --config")
+        if not (run_dir / "config.yaml").is_file():
+            raise UserError(f"--resume {run_dir}: no config.yaml there (not a run folder)")
+        if latest_checkpoint(run_dir) is None:
+            raise UserError(f"--resume {run_dir}: the run has no checkpoint yet")
+        config = load_config(TrainConfig, run_dir / "config.yaml", args.overrides)
+    else:
+        run_dir = None
+        config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
+    result = asyncio.run(atrain(config, run_dir, resume=bool(args.resume), progress=not args.no_progress))
+    print(f"trained {result.steps} steps (policy version {result.version}); run folder {result.run_dir}")
+    if result.report is not None:
+        print(f"report: {result.report}")
+    return 0

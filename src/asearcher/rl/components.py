@@ -1,0 +1,143 @@
+"""Build the parts of a training run from a `TrainConfig`: models, engine, tools, data, reward, agents.
+
+Tests and other callers (the SFT warm start, benchmarks) build `TrainComponents` themselves (a tiny
+random model, a ByteTokenizer, a scripted agent) and hand them to `TrainLoop` unchanged.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asearcher.api.agent import Agent
+from asearcher.api.engine import InferenceEngine
+from asearcher.api.trajectory import Trajectory
+from asearcher.errors import UserError
+from asearcher.eval.datasets import QAItem, load_qa
+from asearcher.rl.config import LoraConfig, RolloutConfig, TrainConfig
+from asearcher.rl.data import TrainData
+from asearcher.rl.executor import AgentFactory, RewardFn
+
+logger = logging.getLogger(__name__)
+
+LORA_HINT = "pip install 'peft>=0.17'"
+
+
+@dataclass
+class TrainComponents:
+    """Everything `TrainLoop` drives.
+
+    Attributes:
+        trainer_model: the model the trainer updates (its own copy; never the engine's).
+        engine: the rollout engine (updatable: `aupdate_weights(state|path, version)`).
+        agent_factory: episode seed -> a fresh agent on `engine` (training episodes).
+        reward_fn: async trajectory -> reward (None = skip).
+        data: the training questions.
+        eval_items: held-out questions (None: no held-out evaluation).
+        eval_agent_factory: () -> a fresh agent for evaluation (same engine, evaluation sampling).
+        closers: async callables run at the end (tools, judge engine, engine).
+    """
+
+    trainer_model: Any
+    engine: InferenceEngine
+    agent_factory: AgentFactory
+    reward_fn: RewardFn
+    data: TrainData
+    eval_items: list[QAItem] | None = None
+    eval_agent_factory: Callable[[], Agent] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def make_reward_fn(config: RolloutConfig, judge: Any = None) -> RewardFn:
+    """The configured reward as an async function of a trajectory (golds from `traj.gold`)."""
+    from asearcher.reward import ajudge_reward, em_reward, f1_format_reward
+
+    async def reward(traj: Trajectory) -> float | None:
+        if config.reward == "f1_format":
+            return f1_format_reward(traj, traj.gold)
+        if config.reward == "em":
+            return em_reward(traj, traj.gold)
+        return await ajudge_reward(judge, traj, traj.gold)
+
+    return reward
+
+
+def apply_lora(model: Any, config: LoraConfig) -> Any:
+    """Wrap `model` with LoRA adapters (peft); a clear UserError when peft is not installed."""
+    try:
+        from peft import LoraConfig as PeftLoraConfig
+        from peft import get_peft_model
+    except ImportError:
+        raise UserError(f"lora.enabled=true needs the optional package peft: {LORA_HINT}") from None
+    peft_config = PeftLoraConfig(r=config.rank, lora_alpha=config.alpha, target_modules=list(config.target_modules),
+                                 task_type="CAUSAL_LM")
+    return get_peft_model(model, peft_config)
+
+
+def _trainer_dtype(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
+
+
+def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[None]]]]:
+    if config.rollout.reward != "judge":
+        return None, []
+    from asearcher import paths
+    from asearcher.engines.config import EngineConfig
+    from asearcher.engines.factory import make_engine
+    from asearcher.reward.judge import LLMJudge
+
+    engine = make_engine(config.rollout.judge_url, config=EngineConfig(model=config.rollout.judge_model, mode="chat"))
+    judge = LLMJudge(engine, model=config.rollout.judge_model or config.rollout.judge_url,
+                     cache_path=paths.home() / "judge_cache.sqlite")
+    close = getattr(engine, "aclose", None)
+    return judge, [close] if callable(close) else []
+
+
+def build_components(config: TrainConfig) -> TrainComponents:
+    """Load the model twice over (trainer copy + engine copy), tools, data, reward and agent factories."""
+    from asearcher.agent.factory import make_agent
+    from asearcher.engines.embedded import embedded_model_path, load_causal_lm
+    from asearcher.engines.transformers_engine import TransformersEngine
+    from asearcher.tools import aclose_tools
+    from asearcher.tools.factory import make_tools
+
+    if config.cluster.backend != "local":
+        raise UserError(f"cluster.backend={config.cluster.backend!r} is not implemented yet (scale-out); use 'local'")
+    path = config.model or str(embedded_model_path())
+    engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
+    trainer_model = copy.deepcopy(engine_model).to(_trainer_dtype(config.trainer_dtype))  # separate weights
+    if config.lora.enabled:
+        trainer_model = apply_lora(trainer_model, config.lora)
+    engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
+                                seed=config.engine.seed)
+    tools = make_tools(config.retriever or None, config.tools)
+    data = TrainData.load(config.data.train, config.data.data_root, config.data.epochs, config.data.shuffle,
+                          config.data.seed, config.data.limit)
+    judge, closers = _make_judge(config)
+
+    def agent_factory(seed: int) -> Agent:
+        return make_agent(config.agent.kind, engine, tools, dataclasses.replace(config.agent, seed=seed))
+
+    eval_items, eval_factory = None, None
+    if config.eval.enabled:
+        spec = None if config.eval.data == "default" else config.eval.data
+        eval_items = load_qa(spec, config.data.data_root or None, limit=config.eval.questions)
+        t = config.eval.temperature if config.eval.temperature >= 0 else config.agent.temperature
+        eval_agent = dataclasses.replace(config.agent, temperature=t, seed=None)  # engine-seeded
+
+        def eval_factory() -> Agent:
+            return make_agent(config.agent.kind, engine, tools, eval_agent)
+
+    async def close_tools() -> None:
+        await aclose_tools(tools)
+
+    return TrainComponents(trainer_model, engine, agent_factory, make_reward_fn(config.rollout, judge), data,
+                           eval_items, eval_factory, closers=[close_tools, *closers, engine.aclose])

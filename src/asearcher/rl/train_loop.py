@@ -1,0 +1,237 @@
+"""The orchestrator of fully asynchronous RL: wires executor, trainer, weight sync, checkpoints, metrics.
+
+    executor (episodes, always running) --groups--> trainer.step (worker thread) --weights--> sync -> engine
+                                                                    |
+                                       metrics.jsonl, checkpoints, report <-+
+
+The trainer step runs in a worker thread, so the event loop keeps driving episodes (and the engine
+keeps generating) while gradients are computed; only the staleness bound stops new episodes. After
+each step the new weights go to the engine through the WeightSync (in-flight generations resume
+under them) and the executor learns the new version. Components never refer back to this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from asearcher.config import save_config
+from asearcher.rl.advantages import compute_advantages
+from asearcher.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from asearcher.rl.components import TrainComponents, build_components
+from asearcher.rl.config import TrainConfig
+from asearcher.rl.executor import RolloutExecutor
+from asearcher.rl.interfaces import WeightSync
+from asearcher.rl.metrics import MetricsSink, batch_metrics, rename_trainer_stats
+from asearcher.rl.report import write_report
+from asearcher.rl.staleness import StalenessController, check_staleness
+from asearcher.rl.trainer import Trainer
+from asearcher.rl.weight_sync import DiskWeightSync, InProcessWeightSync
+
+logger = logging.getLogger(__name__)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_weight_sync(config: TrainConfig, run_dir: Path) -> WeightSync:
+    if config.weight_sync == "disk":
+        return DiskWeightSync(run_dir / "weights")
+    return InProcessWeightSync()
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    steps: int
+    version: int
+    report: Path | None
+    evals: dict[str, Any]
+
+
+class TrainLoop:
+    """One run: `await TrainLoop(config, parts, run_dir).arun(resume=...)`."""
+
+    def __init__(self, config: TrainConfig, parts: TrainComponents, run_dir: Path, progress: bool = True) -> None:
+        self.config = config
+        self.parts = parts
+        self.run_dir = Path(run_dir)
+        self.progress = progress
+        self.step = 0
+        self.trainer = Trainer(parts.trainer_model, config.trainer)
+        r = config.rollout
+        self.controller = StalenessController(r.batch_size, r.max_staleness, r.max_concurrent)
+        self.executor = RolloutExecutor(parts.agent_factory, parts.data, parts.reward_fn, self.controller, r,
+                                        config.filter)
+        self.sync = make_weight_sync(config, self.run_dir)
+
+    # ---- pieces ---------------------------------------------------------------------------
+
+    async def _sync(self) -> float:
+        start = time.perf_counter()
+        await self.sync.apublish(self.trainer.model, self.trainer.version)
+        await self.sync.aupdate(self.parts.engine)
+        self.executor.on_version(self.trainer.version)
+        return time.perf_counter() - start
+
+    def _checkpoint(self) -> None:
+        state = {"version": self.trainer.version, "data": self.parts.data.state_dict(),
+                 "executor": self.executor.state_dict()}
+        save_checkpoint(self.run_dir, self.step, self.trainer.model, self.trainer.optimizer, state,
+                        self.executor.buffer, self.config.checkpoint.keep_last)
+
+    def _restore(self) -> bool:
+        ckpt_dir = latest_checkpoint(self.run_dir)
+        if ckpt_dir is None:
+            return False
+        ck = load_checkpoint(ckpt_dir, self.trainer.model, self.trainer.optimizer)
+        self.step, self.trainer.version = int(ck.state["step"]), int(ck.state["version"])
+        self.parts.data.load_state_dict(ck.state["data"])
+        self.executor.load_state_dict(ck.state["executor"], ck.buffer)
+        return True
+
+    async def _train_step(self, samples: list) -> dict[str, float]:
+        """Trainer.step in a worker thread; on cancellation the update is finished first (whole steps only)."""
+        fut = asyncio.ensure_future(asyncio.to_thread(self.trainer.step, samples))
+        try:
+            stats = await asyncio.shield(fut)
+        except asyncio.CancelledError:
+            await asyncio.wait([fut])
+            self.step += 1
+            raise
+        self.step += 1
+        return stats
+
+    async def _one_step(self) -> dict[str, Any] | None:
+        """Wait for a batch, train, sync; the step's metrics row (None when the data ran out)."""
+        c, t0 = self.config, time.perf_counter()
+        groups = await self.executor.aget_batch(c.rollout.batch_questions)
+        t_wait = time.perf_counter() - t0
+        if not groups:
+            return None
+        check_staleness([t for g in groups for t in g], self.trainer.version, c.rollout.max_staleness)
+        samples = compute_advantages(groups, c.advantage)
+        stats = await self._train_step(samples)
+        t_train = time.perf_counter() - t0 - t_wait
+        t_sync = await self._sync()
+        interval = time.perf_counter() - t0
+        ex = self.executor.pop_stats()
+        row = batch_metrics(groups) | rename_trainer_stats(stats) | {
+            "version": self.trainer.version,
+            "time/wait_s": t_wait, "time/train_s": t_train, "time/sync_s": t_sync, "time/interval_s": interval,
+            "time/generating_s": ex.generating_s, "time/trainer_wait_frac": t_wait / interval if interval else 0.0,
+            "gen/tokens": ex.gen_tokens, "gen/episodes": ex.episodes,
+            "throughput/tokens_per_s": ex.gen_tokens / interval if interval else 0.0,
+            "rollout/in_flight": self.executor.in_flight, "rollout/buffered_groups": len(self.executor.buffer),
+            "data/epoch": self.parts.data.epoch,
+        }
+        row |= {f"drops/{k}": float(v) for k, v in ex.drops.items()}
+        return row
+
+    async def _evaluate(self, name: str) -> dict[str, Any]:
+        """Held-out evaluation with the `asearcher eval` runner and graders; summary saved under eval_<name>/."""
+        from asearcher.eval.metrics import summarize
+        from asearcher.eval.report import write_report as write_eval_report
+        from asearcher.eval.runner import RunOptions, arun_eval
+
+        out = self.run_dir / f"eval_{name}"
+        e = self.config.eval
+        assert self.parts.eval_items is not None and self.parts.eval_agent_factory is not None
+        records = await arun_eval(self.parts.eval_items, self.parts.eval_agent_factory, out / "results.jsonl",
+                                  RunOptions(k=e.k, concurrency=e.concurrency, progress=self.progress))
+        summary = summarize(records, e.k)
+        write_eval_report(summary, records, out, {"weights": f"policy version {self.trainer.version}"})
+        (out / "eval_summary.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
+    def _load_evals(self) -> dict[str, Any]:
+        evals = {}
+        for name in ("before", "after"):
+            p = self.run_dir / f"eval_{name}" / "eval_summary.json"
+            if p.is_file():
+                evals[name] = json.loads(p.read_text())
+        return evals
+
+    # ---- the run ----------------------------------------------------------------------------
+
+    async def arun(self, resume: bool = False) -> TrainResult:
+        c = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        resumed = resume and self._restore()
+        if not resumed:
+            seed_everything(c.seed)
+        await self._sync()  # the engine serves the trainer's weights at the trainer's version
+        evals = self._load_evals()
+        do_eval = c.eval.enabled and self.parts.eval_items is not None
+        if do_eval and "before" not in evals and not resumed:
+            evals["before"] = await self._evaluate("before")
+        sink = MetricsSink(self.run_dir / "metrics.jsonl", c.tensorboard)
+        bar = tqdm(total=c.total_steps, initial=self.step, desc="train", unit="step", disable=not self.progress)
+        self.executor.start()
+        try:
+            while self.step < c.total_steps:
+                row = await self._one_step()
+                if row is None:
+                    logger.info("training data exhausted after %d steps", self.step)
+                    break
+                sink.write(self.step, row)
+                bar.set_postfix({"reward": f"{row['reward/mean']:.3f}", "lag": f"{row.get('lag/max', 0):.0f}",
+                                 "wait": f"{row['time/trainer_wait_frac']:.2f}",
+                                 "tok/s": f"{row['throughput/tokens_per_s']:.0f}"}, refresh=False)
+                bar.update(1)
+                every = c.checkpoint.every_steps
+                if every and self.step % every == 0 and self.step < c.total_steps:
+                    self._checkpoint()
+        except (asyncio.CancelledError, KeyboardInterrupt):
+            self._checkpoint()
+            logger.warning("interrupted at step %d: checkpoint saved; continue with --resume %s", self.step, self.run_dir)
+            raise
+        finally:
+            await self.executor.aclose()
+            sink.close()
+            bar.close()
+        self._checkpoint()
+        if do_eval:
+            evals["after"] = await self._evaluate("after")
+        report = write_report(self.run_dir, evals, {"run": self.run_dir.name, "steps": self.step,
+                                                    "policy version": self.trainer.version})
+        return TrainResult(self.run_dir, self.step, self.trainer.version, report, evals)
+
+
+def new_run_dir(config: TrainConfig) -> Path:
+    """<out_dir>/<name>-<timestamp> (a suffix is added if it exists)."""
+    base = Path(config.out_dir) / f"{config.name}-{datetime.now():%Y%m%d-%H%M%S}"
+    path, i = base, 1
+    while path.exists():
+        path, i = base.with_name(f"{base.name}-{i}"), i + 1
+    return path
+
+
+async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool = False,
+                 progress: bool = True, parts: TrainComponents | None = None) -> TrainResult:
+    """Build (unless given) the components and run; the library call behind `asearcher train`."""
+    run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        save_config(config, run_dir / "config.yaml")
+    logger.info("run folder: %s", run_dir)
+    parts = parts or build_components(config)
+    try:
+        return await TrainLoop(config, parts, run_dir, progress).arun(resume=resume)
+    finally:
+        for close in parts.closers:
+            await close()
