@@ -37,6 +37,7 @@ class FakeSGLangServer:
         self.weights = "init"
         self.token_delay_s = token_delay_s
         self.healthy = True
+        self.dead = False  # kill(): every endpoint answers 503, running generations fail mid-way
         self.fail_generate_with: int | None = None  # HTTP status for /generate (e.g. 503)
         self.fail_update = False
         self.paused = False
@@ -68,6 +69,13 @@ class FakeSGLangServer:
                 raise TimeoutError(f"no request reached {n} tokens")
             await asyncio.sleep(0.005)
 
+    def kill(self) -> None:
+        """Fail like a crashed server: 503 everywhere, running generations included."""
+        self.dead = True
+
+    def revive(self) -> None:
+        self.dead = False
+
     def stop(self) -> None:
         """Shut the server down (connections are then refused)."""
         if self._server is not None:
@@ -82,15 +90,20 @@ class FakeSGLangServer:
 
         @app.get("/health")
         async def health():
-            return JSONResponse({}, status_code=200 if self.healthy else 503)
+            return JSONResponse({}, status_code=200 if self.healthy and not self.dead else 503)
 
         @app.post("/generate")
         async def generate(req: Request):
             body = await req.json()
             self.seen.append(("/generate", body))
+            if self.dead:
+                return JSONResponse({"error": "server died"}, status_code=503)
             if self.fail_generate_with:
                 return JSONResponse({"error": "injected"}, status_code=self.fail_generate_with)
-            return await self._generate(body)
+            result = await self._generate(body)
+            if self.dead:
+                return JSONResponse({"error": "server died"}, status_code=503)
+            return result
 
         @app.post("/abort_request")
         async def abort(req: Request):
@@ -153,6 +166,8 @@ class FakeSGLangServer:
             while self.paused and not state["abort"]:
                 await asyncio.sleep(0.005)
             while len(out) < sp["max_new_tokens"]:
+                if self.dead:
+                    break
                 if state["abort"]:
                     finish = {"type": "abort", "message": "Abort before decoding"}
                     break
