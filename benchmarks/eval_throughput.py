@@ -34,6 +34,8 @@ from asearcher.eval.metrics import summarize
 from asearcher.eval.runner import RunOptions, arun_eval
 
 CANNED = "<think>I know this one.</think>\n<answer>Paris</answer>"
+# Reply to a judge prompt (the eval tests use this server as policy and judge at once).
+CANNED_VERDICT = "Rationale: the candidate names the same city.\nVerdict: correct"
 
 
 def serve(port: int, delay: float) -> None:
@@ -50,9 +52,11 @@ def serve(port: int, delay: float) -> None:
     @app.post("/v1/chat/completions")
     async def chat(body: dict) -> dict:
         await asyncio.sleep(delay)
+        is_judge = "Candidate answer:" in json.dumps(body.get("messages", []))
+        content = CANNED_VERDICT if is_judge else CANNED
         return {
             "id": "x", "object": "chat.completion", "model": "canned",
-            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": CANNED}}],
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": content}}],
             "usage": {"prompt_tokens": 1, "completion_tokens": 12, "total_tokens": 13},
         }
 
