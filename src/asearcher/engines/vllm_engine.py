@@ -1,0 +1,265 @@
+"""`VLLMEngine`: a remote vLLM OpenAI-compatible server as a rollout engine, token-in/token-out.
+
+Generation: token ids as `prompt` on `/v1/completions`, streamed (`stream: true`) so the tokens
+sampled so far are in hand when a request is aborted; `return_tokens_as_token_ids` makes every
+streamed token a "token_id:<id>" string (exact sampled ids, no re-tokenisation) and `logprobs: 1`
+carries its logprob. Closing the stream is vLLM's abort: the server drops the request.
+
+Behaviour logprob: launch the server with `--logprobs-mode processed_logprobs`; the logprob is then
+`log_softmax(logits / T)` at the sampled id, the distribution actually sampled from (with top-p < 1
+or top-k, the truncated, renormalised one). vLLM's default, `raw_logprobs`, reports the T = 1
+distribution, which is not the behaviour policy at T != 1. `launch_args()` puts the flag in.
+
+Weight updates need the server launched with `VLLM_SERVER_DEV_MODE=1` (for `/collective_rpc`,
+`/reset_prefix_cache`, `/update_weight_version`) and `--worker-extension-cls
+asearcher.engines.vllm_ext.WeightUpdateExtension`: `aupdate_weights(path, version)` interrupts
+generations in flight, has every worker load the safetensors at `path` in place, drops the prefix
+cache (its KV belongs to the old weights), records the version on the server, and resubmits the
+interrupted generations (prompt + partial output) under the new weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from asearcher.api.engine import FinishReason, GenRequest
+from asearcher.engines.config import EngineConfig
+from asearcher.engines.openai_http import HTTPEngineError
+from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
+
+log = logging.getLogger(__name__)
+
+WORKER_EXTENSION = "asearcher.engines.vllm_ext.WeightUpdateExtension"
+
+
+def launch_args(model: str, host: str = "127.0.0.1", port: int = 8000) -> list[str]:
+    """Command-line arguments of `python -m vllm.entrypoints.openai.api_server` for a server this
+    engine can train against (also set VLLM_SERVER_DEV_MODE=1 in its environment)."""
+    return [
+        "--model", model, "--host", host, "--port", str(port),
+        "--logprobs-mode", "processed_logprobs",
+        "--worker-extension-cls", WORKER_EXTENSION,
+    ]
+
+
+class VLLMServer:
+    """A vLLM OpenAI server for `model` in a child process on 127.0.0.1 (a free port), launched with
+    `launch_args` and dev mode. For single-machine runs and tests; clusters start servers themselves.
+
+    Args:
+        model: HF model folder.
+        python: interpreter that has vLLM (default: this one).
+        extra_args: more server flags (e.g. ["--enforce-eager", "--max-model-len", "2048"]).
+        env: extra environment (e.g. {"VLLM_CPU_KVCACHE_SPACE": "1"} on CPU).
+        log_path: where the server's output goes (default: discarded).
+    """
+
+    def __init__(
+        self, model: str | Path, *, python: str = sys.executable, extra_args: list[str] | None = None,
+        env: dict[str, str] | None = None, log_path: str | Path | None = None,
+    ) -> None:
+        self.model = str(model)
+        self.python = python
+        self.extra_args = list(extra_args or [])
+        self.env = dict(env or {})
+        self.log_path = log_path
+        self.port = 0
+        self.startup_s = 0.0
+        self._proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 900.0) -> VLLMServer:
+        """Launch and wait until GET /health answers 200 (vLLM on CPU: minutes on a busy machine)."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server",
+               *launch_args(self.model, port=self.port), *self.extra_args]
+        env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", **self.env}
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        start = time.perf_counter()
+        # Own process group: stop() ends the server and the engine/worker processes it spawned.
+        self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        while True:
+            if self._proc.poll() is not None:
+                raise RuntimeError(f"vLLM server exited with code {self._proc.returncode} (log: {self.log_path})")
+            try:
+                if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.perf_counter() - start > timeout_s:
+                self.stop()
+                raise RuntimeError(f"vLLM server not healthy after {timeout_s:.0f} s (log: {self.log_path})")
+            time.sleep(0.5)
+        self.startup_s = time.perf_counter() - start
+        log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
+        return self
+
+    def stop(self) -> None:
+        """Terminate the server's process group and wait for it."""
+        if self._proc is None:
+            return
+        proc, self._proc = self._proc, None
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+
+    def __enter__(self) -> VLLMServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+class VLLMEngine(ResumableRemoteEngine):
+    """`InferenceEngine` over a vLLM server at `base_url` ("http://host:8000", with or without /v1).
+
+    Args:
+        base_url: the server's URL.
+        config: model name (`model`, empty: ask /v1/models), timeouts, retries (`EngineConfig`).
+        tokenizer: an `api.Tokenizer`, to render `messages` and decode ids (`text == decode(ids)`).
+    """
+
+    kind = "vllm"
+
+    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
+        root = base_url.rstrip("/")
+        super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer)
+        self.model = self.config.model
+
+    async def _amodel(self) -> str:
+        if not self.model:
+            resp = await self.client.get(self.base_url + "/v1/models")
+            if resp.status_code != 200 or not resp.json().get("data"):
+                raise HTTPEngineError(f"{self.base_url}/v1/models names no model; set the engine's `model`")
+            self.model = resp.json()["data"][0]["id"]
+        return self.model
+
+    async def _agenerate_chunk(self, call: Call, ids: list[int], budget: int, request: GenRequest) -> Chunk:
+        body: dict[str, Any] = {
+            "model": await self._amodel(),
+            "prompt": ids,
+            "max_tokens": budget,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stream": True,
+            "logprobs": 1,
+            "return_tokens_as_token_ids": True,
+            # Keep special tokens and the stop string in the text, as the other engines do.
+            "skip_special_tokens": False,
+            "include_stop_str_in_output": True,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        out = Chunk([], [], "", "abort")
+        texts: list[str] = []
+        try:
+            await self._astream(body, out, texts)
+        except asyncio.CancelledError:
+            # Aborted by us (user abort or weight update): leaving `async with` closed the stream,
+            # which vLLM treats as an abort. Keep what was sampled.
+            out.finish = "abort"
+        out.text = "".join(texts)
+        return out
+
+    async def _astream(self, body: dict[str, Any], out: Chunk, texts: list[str]) -> None:
+        url = self.base_url + "/v1/completions"
+        delay = self.config.retry_backoff_s
+        for attempt in range(self.config.retries + 1):
+            try:
+                async with self.client.stream("POST", url, json=body) as resp:
+                    if resp.status_code >= 400:
+                        message = (await resp.aread()).decode(errors="replace")[:500]
+                        if resp.status_code < 500:
+                            raise HTTPEngineError(f"POST {url}: HTTP {resp.status_code}: {message}")
+                        raise httpx.HTTPStatusError(message, request=resp.request, response=resp)
+                    async for line in resp.aiter_lines():
+                        if _consume(line, out, texts):
+                            return
+                    return
+            except (httpx.TransportError, httpx.HTTPStatusError) as exc:
+                if out.ids or attempt == self.config.retries:
+                    # Tokens already streamed cannot be un-sampled: a server dying mid-stream fails
+                    # the call (a router retries it elsewhere from the full context).
+                    raise EngineUnavailable(f"POST {url}: {type(exc).__name__}: {exc}") from exc
+                log.warning("POST %s: %s; retry %d/%d in %.1f s", url, exc, attempt + 1, self.config.retries, delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+
+    async def _ainterrupt_all(self) -> None:
+        for calls in list(self._calls.values()):
+            for call in calls:
+                if call.task is not None:
+                    call.task.cancel()
+
+    async def _aabort_chunk(self, call: Call) -> None:
+        if call.task is not None:
+            call.task.cancel()
+
+    async def _aload_weights(self, source: str | Path, version: int) -> None:
+        data = await self._apost(
+            "/collective_rpc", {"method": "update_weights_from_path", "args": [str(source)]}
+        )
+        failures = [r for r in data.get("results", []) if not (isinstance(r, dict) and r.get("ok"))]
+        if failures or not data.get("results"):
+            raise RuntimeError(f"vLLM workers failed to load {str(source)!r}: {failures or data}")
+        # Cached prefixes hold KV computed by the old weights; resumed requests must not reuse them.
+        reset = await self._apost("/reset_prefix_cache", {})
+        if reset and reset.get("success") is False:
+            raise RuntimeError("vLLM could not reset its prefix cache after the weight update")
+        await self._apost("/update_weight_version", {"new_version": str(version)})
+
+    async def aserver_version(self) -> str | None:
+        """The weight version the server reports (GET /weight_info, dev mode)."""
+        resp = await self.client.get(self.base_url + "/weight_info")
+        resp.raise_for_status()
+        return resp.json().get("weight_version")
+
+
+def _consume(line: str, out: Chunk, texts: list[str]) -> bool:
+    """Fold one server-sent-events line into `out`; True at the end of the stream."""
+    if not line.startswith("data:"):
+        return False
+    payload = line[len("data:") :].strip()
+    if payload == "[DONE]":
+        return True
+    data = json.loads(payload)
+    if "error" in data:
+        raise HTTPEngineError(f"vLLM stream error: {data['error']}")
+    for choice in data.get("choices") or []:
+        lp = choice.get("logprobs") or {}
+        for token, logprob in zip(lp.get("tokens") or [], lp.get("token_logprobs") or [], strict=True):
+            if not (isinstance(token, str) and token.startswith("token_id:")):
+                raise HTTPEngineError(f"vLLM sent token {token!r}; the engine needs return_tokens_as_token_ids")
+            out.ids.append(int(token.split(":", 1)[1]))
+            out.logprobs.append(float(logprob))
+        texts.append(choice.get("text") or "")
+        if choice.get("finish_reason"):
+            out.finish = _finish(choice["finish_reason"])
+    return False
+
+
+def _finish(reason: str) -> FinishReason:
+    return reason if reason in ("stop", "length", "abort") else "stop"
