@@ -138,7 +138,7 @@ class RolloutExecutor:
 
     def _fill(self) -> None:
         n = self.config.group_size
-        while self.controller.capacity() >= n:
+        while self._error is None and self.controller.capacity() >= n:
             draw = self._take_draw()
             if draw is None:
                 break

@@ -90,8 +90,9 @@ def write_report(run_dir: Path, evals: dict[str, dict[str, Any]] | None = None,
         lines += ["## Training (first quarter vs last quarter of steps)", "", "| metric | first | last |", "|---|---|---|"]
         for label, key, fmt in TABLE:
             a, b = _mean_of(first, key), _mean_of(last, key)
-            if a is not None:
-                lines.append(f"| {label} | {fmt.format(a)} | {fmt.format(b)} |")
+            if a is not None or b is not None:  # a key can be missing in part of the run (logp_diff)
+                cells = ["" if v is None else fmt.format(v) for v in (a, b)]
+                lines.append(f"| {label} | {cells[0]} | {cells[1]} |")
         drops = sorted({k for r in rows for k in r if k.startswith("drops/")})
         if drops:
             lines += ["", "Dropped rollouts (whole run): " + ", ".join(

@@ -1,0 +1,131 @@
+"""RolloutExecutor on scripted agents: admission under the staleness rule, typed drops, filtering, staleness."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+import train_fakes as F
+
+from asearcher.api.trajectory import Segment, Trajectory
+from asearcher.rl.config import RolloutConfig
+from asearcher.rl.data import TrainData
+from asearcher.rl.executor import RolloutExecutor
+from asearcher.rl.filtering import FilterConfig, FilteringStalled
+from asearcher.rl.staleness import StalenessController
+
+
+class VersionedAgent:
+    """Returns one sampled token carrying the engine's version; reward decided by `outcome(seed)`."""
+
+    name = "versioned"
+    started = 0
+
+    def __init__(self, engine, seed, outcome):
+        self.engine, self.seed, self.outcome = engine, seed, outcome
+
+    async def arun(self, question, *, qid="", gold=None):
+        VersionedAgent.started += 1
+        await asyncio.sleep(0)
+        kind = self.outcome(self.seed)
+        if kind == "error":
+            raise RuntimeError("engine down")
+        if kind == "none":
+            return None
+        seg = Segment()
+        seg.append_context([1, 2])
+        seg.append_sampled([3], [-0.1], [self.engine.version])
+        return Trajectory(qid=qid, question=question, answer=kind, segments=[seg], gold=list(gold or []))
+
+
+async def reward_by_answer(traj):
+    return None if traj.answer == "skip" else float(traj.answer == "right")
+
+
+def make(outcome, group=2, questions=2, eta=0, max_concurrent=8, n_items=4, epochs=1, filter_cfg=None):
+    engine = F.UpdatableScriptedEngine([])
+    r = RolloutConfig(group_size=group, batch_questions=questions, max_staleness=eta, max_concurrent=max_concurrent)
+    ctrl = StalenessController(r.batch_size, eta, max_concurrent)
+    data = TrainData(F.items(n_items), epochs=epochs, shuffle=False)
+    ex = RolloutExecutor(lambda s: VersionedAgent(engine, s, outcome), data, reward_by_answer, ctrl, r,
+                         filter_cfg or FilterConfig(enabled=False))
+    return ex, engine, ctrl
+
+
+def alternate(seed):
+    return "right" if seed % 2 else "wrong"
+
+
+async def test_eta0_starts_exactly_one_batch_per_version():
+    VersionedAgent.started = 0
+    ex, engine, ctrl = make(alternate, group=2, questions=2, eta=0, n_items=8)
+    ex.start()
+    batch = await ex.aget_batch(2)
+    await asyncio.sleep(0.01)  # give the launcher every chance to overshoot
+    assert [len(g) for g in batch] == [2, 2] and VersionedAgent.started == 4
+    engine.version = 1
+    ex.on_version(1)
+    batch = await ex.aget_batch(2)
+    await asyncio.sleep(0.01)
+    assert VersionedAgent.started == 8
+    assert all(t.segments[0].versions[-1] == 1 for g in batch for t in g)  # synchronous: all on version 1
+    assert [t.qid for g in batch for t in g] == ["q2", "q2", "q3", "q3"]  # oldest groups first, no shuffle
+    await ex.aclose()
+
+
+async def test_eta1_runs_one_batch_ahead_and_caps_concurrency():
+    VersionedAgent.started = 0
+    ex, _, ctrl = make(alternate, group=2, questions=2, eta=1, max_concurrent=8, n_items=8)
+    ex.start()
+    await ex.aget_batch(2)
+    await asyncio.sleep(0.01)
+    assert VersionedAgent.started == 8  # (eta + 0 + 1) * 4
+    assert ctrl.state.accepted == 8 and ctrl.state.consumed == 4
+    await ex.aclose()
+
+
+async def test_failed_episodes_carry_typed_reasons_and_free_their_slots():
+    outcomes = {0: "error", 1: "none", 2: "skip"}
+    ex, _, ctrl = make(lambda s: outcomes.get(s % 5, alternate(s)), group=2, questions=1, eta=0, n_items=40)
+    ex.start()
+    batch = await ex.aget_batch(1)
+    assert len(batch) == 1 and batch[0]
+    drops = ctrl.state.drops
+    stats = ex.pop_stats()
+    assert sum(drops.values()) == sum(stats.drops.values())
+    assert set(drops) <= {"engine_error", "agent_rejected", "no_reward"}
+    assert ctrl.state.running + ctrl.state.accepted <= ctrl.bound()
+    await ex.aclose()
+    assert ctrl.state.running == 0  # cancelled in-flight episodes are counted as rejected (CANCELLED)
+
+
+async def test_all_equal_groups_are_filtered_then_filtering_stalls_loudly():
+    ex, _, ctrl = make(lambda s: "wrong", group=2, questions=1, eta=0, n_items=50,
+                       filter_cfg=FilterConfig(enabled=True, max_consecutive_dropped=3))
+    ex.start()
+    with pytest.raises(FilteringStalled):
+        await asyncio.wait_for(ex.aget_batch(1), timeout=10)
+    assert ctrl.state.drops["filtered_all_equal"] == 6  # 3 groups of 2
+    await ex.aclose()
+
+
+async def test_small_dataset_never_hangs_when_filtering_ends_epochs():
+    ex, _, _ = make(lambda s: "wrong", group=2, questions=1, eta=0, n_items=2, epochs=1,
+                    filter_cfg=FilterConfig(enabled=True, on_exhausted="end_epoch", max_empty_epochs=5))
+    ex.start()
+    assert await asyncio.wait_for(ex.aget_batch(1), timeout=10) == []  # data exhausted, nothing kept
+    assert ex.exhausted
+    await ex.aclose()
+
+
+async def test_groups_overtaken_by_the_trainer_are_dropped_too_stale():
+    ex, engine, ctrl = make(alternate, group=2, questions=1, eta=0, n_items=8)
+    ex.start()
+    while not ex.buffer:
+        await asyncio.sleep(0.001)
+    engine.version = 1
+    ex.on_version(1)  # the trainer moved on without taking the version-0 group
+    batch = await ex.aget_batch(1)
+    assert ctrl.state.drops["too_stale"] == 2
+    assert all(t.segments[0].versions[-1] == 1 for g in batch for t in g)
+    await ex.aclose()
