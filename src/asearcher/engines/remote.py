@@ -121,7 +121,11 @@ class ResumableRemoteEngine:
         finish: FinishReason = "abort"
         try:
             while not call.user_aborted:
-                await self._open.wait()
+                # Re-check after waking: another update may have closed the gate again meanwhile.
+                # From the check to the chunk's registration in `_arun_chunk` nothing awaits, so an
+                # update cannot slip in between.
+                while not self._open.is_set():
+                    await self._open.wait()
                 budget = request.max_new_tokens - len(ids)
                 if budget <= 0:
                     finish = "length"

@@ -9,7 +9,7 @@ top-p / top-k not folded in), the same convention as `TransformersEngine` and th
 recomputation, **unless** the server runs with `SGLANG_RETURN_ORIGINAL_LOGPROB=1` (then the logprobs
 are of the T = 1 distribution): do not set it for RL at T != 1.
 
-Interrupts use `/abort_request` (one `rid`, or `abort_all`): SGLang answers an aborted `/generate`
+Interrupts use `/abort_request` with the `rid` of each of our requests: SGLang answers an aborted `/generate`
 with its partial output and finish type "abort". Weight updates: `/update_weights_from_disk`
 (`model_path`, `weight_version`), or the NCCL path `/init_weights_update_group` +
 `/update_weights_from_distributed` (the trainer-side broadcast is not part of this module).
@@ -18,6 +18,7 @@ with its partial output and finish type "abort". Weight updates: `/update_weight
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any, Literal
@@ -64,7 +65,9 @@ class SGLangEngine(ResumableRemoteEngine):
         return parse_generate(data)
 
     async def _ainterrupt_all(self) -> None:
-        await self._apost("/abort_request", {"rid": "", "abort_all": True})
+        # Our own requests only, by rid: other clients of a shared server keep generating.
+        calls = [c for cs in list(self._calls.values()) for c in cs if c.task is not None]
+        await asyncio.gather(*(self._aabort_chunk(c) for c in calls))
 
     async def _aabort_chunk(self, call: Call) -> None:
         if call.chunk_rid:
