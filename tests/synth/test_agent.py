@@ -146,3 +146,11 @@ async def test_judge_grades_non_exact_answers(store, graph):
     router_em = Router(**happy_replies(answer={"answer": "alpha town, USA"}, **{"choose-action": {"action": "stop"}}))
     rec_em = await make_agent(router_em, store, graph, max_edits=1, scoring="em").arun("q1", W + "Alpha_Town")
     assert rec_em["history"][0]["verification"]["accuracy"] == 0.0 and router_em.calls["judge"] == 0
+
+
+async def test_failed_fact_extraction_keeps_the_raw_replies(store, graph):
+    router = Router(**happy_replies(**{"extract-facts": "Syntactically: the sentence"}))
+    rec = await make_agent(router, store, graph, json_retries=1).arun("q1", W + "Alpha_Town")
+    (entry,) = rec["history"]
+    assert (entry["action"], entry["status"]) == ("extract-facts", "failed")
+    assert entry["raw"] == ["Syntactically: the sentence"] * 2

@@ -82,11 +82,11 @@ class SynthesisAgent:
         self.config = config or SynthConfig()
         self.verifier = Verifier(proposer, verifier, self.config)
 
-    async def _afacts(self, url: str, seed: int) -> tuple[str, list[str]] | str:
-        """(title, facts) of a page, or an error message."""
+    async def _afacts(self, url: str, seed: int) -> tuple[str, list[str]] | dict[str, Any]:
+        """(title, facts) of a page, or a failure {"reason", "raw"} for the history."""
         page = self.store.get(url)
         if page is None:
-            return f"page {url} is not in the page store"
+            return {"reason": f"page {url} is not in the page store", "raw": []}
         c = self.config
         reply = await acall_json(
             self.verifier_engine, prompts.extract_facts(page.title, page.text[: c.page_chars], c.facts_per_page),
@@ -94,7 +94,7 @@ class SynthesisAgent:
             temperature=c.verifier.temperature, seed=seed,
         )
         if not reply.ok:
-            return f"fact extraction from {url}: {reply.error} after {len(reply.raws)} tries"
+            return {"reason": f"fact extraction from {url}: {reply.error} after {len(reply.raws)} tries", "raw": reply.raws}
         facts = [f.strip() for f in reply.data["facts"] if isinstance(f, str) and f.strip()]
         return page.title, facts[: c.facts_per_page]
 
@@ -116,8 +116,9 @@ class SynthesisAgent:
         """Facts and the base question; None (record marked failed / rejected) when unusable."""
         c = self.config
         got = await self._afacts(record["seed_url"], seed)
-        if isinstance(got, str):
-            record["reason"] = got
+        if isinstance(got, dict):
+            record["reason"] = got["reason"]
+            record["history"] = [{"step": 0, "action": "extract-facts", "target": record["seed_url"], "status": "failed", **got}]
             return None
         title, facts = got
         reply = await acall_json(
@@ -200,8 +201,8 @@ class SynthesisAgent:
             target, entry["target_source"] = (hit[0], "model") if hit else (rng.choice(cands), "random")
             entry["target"] = target["url"]
             got = await self._afacts(target["url"], seed + 1)
-            if isinstance(got, str):
-                state.history.append({**entry, "status": "failed", "reason": got})
+            if isinstance(got, dict):
+                state.history.append({**entry, "status": "failed", **got})
                 return
             title, page_facts = got
             reply = await acall_json(
