@@ -13,7 +13,7 @@ from asearcher.paths import home
 from asearcher.synth.agent import SynthesisAgent
 from asearcher.synth.config import SynthConfig
 from asearcher.synth.graph import LinkGraph
-from asearcher.synth.runner import arun_synth, plan_jobs
+from asearcher.synth.runner import arun_synth, done_ids, plan_jobs
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,16 @@ class SynthRequest:
     seed: int = 0
     concurrency: int = 4
     progress: bool = True
+
+
+class _Idle:
+    """Stands in for the models when every seed is already done; being called is a bug."""
+
+    tokenizer = None
+    version = 0
+
+    async def agenerate(self, request: Any) -> Any:
+        raise RuntimeError("no seed left to synthesise, yet a model was called")
 
 
 def _corpus_files(req: SynthRequest) -> tuple[str, Path, Path]:
@@ -95,6 +105,9 @@ async def asynthesize(req: SynthRequest, config: SynthConfig | None = None) -> d
         raise UserError(f"{links_path}: no page of {pages_path} has a linked page in the corpus; nothing to synthesise from")
     out = Path(req.out) if req.out else home() / "synth" / f"{name}-s{req.seed}.jsonl"
     jobs = plan_jobs(seeds, req.n, req.seed)
+    if not {j.id for j in jobs} - done_ids(out):  # nothing to do: do not load or start any model
+        engine = _Idle()
+        return await arun_synth(SynthesisAgent(engine, engine, store, graph, config), jobs, out, progress=req.progress)
     proposer, verifier = _make_engines(req, config)
     try:
         agent = SynthesisAgent(proposer, verifier, store, graph, config)

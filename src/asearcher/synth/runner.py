@@ -21,6 +21,7 @@ from typing import Any
 from tqdm import tqdm
 
 from asearcher.config import save_config
+from asearcher.eval.results import read_results
 from asearcher.synth.agent import SynthesisAgent
 from asearcher.synth.output import JsonlAppender, config_path, rejected_path, summary_path
 
@@ -47,6 +48,12 @@ def plan_jobs(seeds: list[str], n: int, seed: int) -> list[SynthJob]:
         qid = "synth-" + hashlib.sha1(f"{url}|{seed}|{i}".encode()).hexdigest()[:12]
         jobs.append(SynthJob(i, url, qid))
     return jobs
+
+
+def done_ids(out: str | Path) -> set[str]:
+    """Ids already written to the accepted or rejected file of `out` (complete lines only)."""
+    out = Path(out)
+    return {str(r.get("id")) for p in (out, rejected_path(out)) for r in read_results(p)[0]}
 
 
 class _Progress:
