@@ -19,6 +19,9 @@ from asearcher.errors import UserError
 
 log = logging.getLogger(__name__)
 
+LLAMA_LOG_ERRORS = 1
+LLAMA_LOG_VERBOSE = 3  # llama.cpp's own default; used when this module's logger is at DEBUG
+
 
 def _free_port() -> int:
     # The port is released before llama.cpp binds it; another process could grab it in between,
@@ -58,6 +61,10 @@ class LlamaCppServer:
         params.cpuparams.n_threads = threads
         params.cpuparams_batch.n_threads = threads
         params.hostnames = ["127.0.0.1"]  # never listen beyond this machine
+        # llama.cpp logs every request (and the whole model load) to the process's stderr, which would
+        # bury `asearcher ask`'s trace. Its levels: 1 = errors, 2 = warnings, 3 = info (its default);
+        # errors stay visible (checked: a truncated .gguf still prints its load errors at 1).
+        params.verbosity = LLAMA_LOG_VERBOSE if log.isEnabledFor(logging.DEBUG) else LLAMA_LOG_ERRORS
         self.port = _free_port()
         params.port = self.port
         start = time.perf_counter()
