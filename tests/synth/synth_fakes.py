@@ -17,8 +17,16 @@ from asearcher.engines.scripted import ScriptedEngine
 
 W = "https://en.wikipedia.org/wiki/"
 PAGES = [
-    {"url": W + "Alpha_Town", "title": "Alpha Town", "text": "Alpha Town is a town on the Beta River, founded in 1820."},
-    {"url": W + "Beta_River", "title": "Beta River", "text": "The Beta River is 300 km long and rises in the Gamma Hills."},
+    {
+        "url": W + "Alpha_Town",
+        "title": "Alpha Town",
+        "text": "Alpha Town is a town on the Beta River, founded in 1820.",
+    },
+    {
+        "url": W + "Beta_River",
+        "title": "Beta River",
+        "text": "The Beta River is 300 km long and rises in the Gamma Hills.",
+    },
     {"url": W + "Gamma_Hills", "title": "Gamma Hills", "text": "The Gamma Hills are a range of low hills."},
     {"url": W + "Lonely_Page", "title": "Lonely Page", "text": "A page nothing links to."},
 ]
@@ -38,7 +46,7 @@ def write_jsonl(path: Path, rows: list[dict]) -> Path:
 def task_of(req: GenRequest) -> str:
     text = req.messages[-1]["content"] if req.messages else ""
     if text.startswith("TASK: "):
-        return text.split("\n", 1)[0][len("TASK: "):]
+        return text.split("\n", 1)[0][len("TASK: ") :]
     if "Candidate answer:" in text:
         return "judge"
     raise AssertionError(f"unexpected prompt: {text[:200]}")
@@ -49,7 +57,7 @@ def question_of(req: GenRequest) -> str:
     for line in req.messages[-1]["content"].splitlines():
         for tag in ("Current question: ", "Question: "):
             if line.startswith(tag):
-                return line[len(tag):]
+                return line[len(tag) :]
     return ""
 
 
@@ -78,8 +86,9 @@ HARD_Q = "Which town, on a river rising in a range of low hills, was founded in 
 
 def happy_replies(**override: object) -> dict[str, object]:
     """Replies for: base question (solved without tools), inject from Beta River (unsolved), stop."""
-    actions = iter([{"action": "inject", "target": "Beta River", "note": "add the river"},
-                    {"action": "stop", "note": "hard now"}])
+    actions = iter(
+        [{"action": "inject", "target": "Beta River", "note": "add the river"}, {"action": "stop", "note": "hard now"}]
+    )
 
     def answer(req: GenRequest) -> dict:
         return {"answer": "Delta City" if "river" in question_of(req) else "Alpha Town"}

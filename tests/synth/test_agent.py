@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from synth_fakes import BASE_Q, HARD_Q, Router, W, happy_replies, task_of
+
 from asearcher.synth.agent import SynthesisAgent
 from asearcher.synth.config import SynthConfig
-
-from synth_fakes import BASE_Q, HARD_Q, W, Router, happy_replies, task_of
 
 
 def make_agent(router: Router, store, graph, **cfg) -> SynthesisAgent:
@@ -29,12 +29,15 @@ async def test_inject_edit_accepted_then_stop(store, graph):
     assert [a["answer"] for a in inject["verification"]["answers"]] == ["Delta City"] * 3
     # one distinct wrong answer -> one uniqueness check, judged not a valid alternative
     assert inject["verification"]["alternatives"] == [
-        {"answer": "Delta City", "also_correct": False, "reason": "Delta City is not on the Beta River"}]
+        {"answer": "Delta City", "also_correct": False, "reason": "Delta City is not on the Beta River"}
+    ]
     assert router.calls["check-alternative"] == 1
 
 
 async def test_edit_rejected_as_invalid_keeps_question(store, graph):
-    valid = lambda req: {"valid": "river" not in req.messages[-1]["content"], "reason": "two facts, unclear"}  # noqa: E731
+    def valid(req):
+        return {"valid": "river" not in req.messages[-1]["content"], "reason": "two facts, unclear"}
+
     router = Router(**happy_replies(**{"check-valid": valid}))
     rec = await make_agent(router, store, graph, max_edits=1).arun("q1", W + "Alpha_Town")
     edit = rec["history"][1]
@@ -77,13 +80,16 @@ async def test_stop_refused_while_still_solved(store, graph):
 
 async def test_fuzz_edit_verified_and_accepted(store, graph):
     fuzzed = "Which town was founded in the early nineteenth century?"
-    answer = lambda req: {"answer": "Alpha Town" if "1820" in req.messages[-1]["content"] else "Nowhere"}  # noqa: E731
+    answer = lambda req: {"answer": "Alpha Town" if "1820" in req.messages[-1]["content"] else "Nowhere"}
     actions = iter([{"action": "fuzz", "question": fuzzed, "note": "blur the year"}, {"action": "stop"}])
     router = Router(**happy_replies(answer=answer, **{"choose-action": lambda req: next(actions)}))
     rec = await make_agent(router, store, graph).arun("q1", W + "Alpha_Town")
     assert rec["status"] == "accepted" and rec["question"] == fuzzed
     assert [(h["action"], h["status"]) for h in rec["history"]] == [
-        ("propose", "accepted"), ("fuzz", "accepted"), ("stop", "accepted")]
+        ("propose", "accepted"),
+        ("fuzz", "accepted"),
+        ("stop", "accepted"),
+    ]
     assert rec["pages"] == [W + "Alpha_Town"]  # fuzzing reads no new page
     assert router.calls["inject-fact"] == 0
 
@@ -118,8 +124,14 @@ async def test_malformed_json_is_retried_then_the_seed_fails(store, graph):
 
 
 async def test_malformed_action_fails_that_step_and_the_loop_goes_on(store, graph):
-    replies = iter(["I think we should inject.", '{"action": "teleport"}', '{"action": "inject"}',
-                    '```json\n{"action": "stop"}\n```'])
+    replies = iter(
+        [
+            "I think we should inject.",
+            '{"action": "teleport"}',
+            '{"action": "inject"}',
+            '```json\n{"action": "stop"}\n```',
+        ]
+    )
     router = Router(**happy_replies(**{"choose-action": lambda req: next(replies)}))
     rec = await make_agent(router, store, graph, json_retries=1).arun("q1", W + "Alpha_Town")
     failed = rec["history"][1]
@@ -131,16 +143,28 @@ async def test_malformed_action_fails_that_step_and_the_loop_goes_on(store, grap
 
 async def test_retry_after_a_malformed_reply_succeeds(store, graph):
     facts = iter(["no facts today", {"facts": ["Alpha Town was founded in 1820."]}])
-    router = Router(**happy_replies(**{"extract-facts": lambda req: next(facts) if router.calls["extract-facts"] < 3
-                                       else {"facts": ["The Beta River rises in the Gamma Hills."]}}))
+    router = Router(
+        **happy_replies(
+            **{
+                "extract-facts": lambda req: (
+                    next(facts)
+                    if router.calls["extract-facts"] < 3
+                    else {"facts": ["The Beta River rises in the Gamma Hills."]}
+                )
+            }
+        )
+    )
     rec = await make_agent(router, store, graph).arun("q1", W + "Alpha_Town")
     assert rec["status"] == "accepted" and router.calls["extract-facts"] == 3
 
 
 async def test_judge_grades_non_exact_answers(store, graph):
     # "alpha town, usa" is not an exact match; the judge (the verifier model) says correct.
-    router = Router(**happy_replies(answer={"answer": "alpha town, USA"}, judge="Verdict: correct",
-                                    **{"choose-action": {"action": "stop"}}))
+    router = Router(
+        **happy_replies(
+            answer={"answer": "alpha town, USA"}, judge="Verdict: correct", **{"choose-action": {"action": "stop"}}
+        )
+    )
     rec = await make_agent(router, store, graph, max_edits=1).arun("q1", W + "Alpha_Town")
     assert rec["history"][0]["verification"]["accuracy"] == 1.0 and router.calls["judge"] >= 1
     router_em = Router(**happy_replies(answer={"answer": "alpha town, USA"}, **{"choose-action": {"action": "stop"}}))

@@ -14,16 +14,42 @@ import pytest
 from asearcher.cli import main
 from asearcher.eval.datasets import load_qa
 
-KEYS = {"id", "question", "answer", "source", "status", "reason", "seed_url", "facts", "pages", "accuracy",
-        "history", "synth"}
+KEYS = {
+    "id",
+    "question",
+    "answer",
+    "source",
+    "status",
+    "reason",
+    "seed_url",
+    "facts",
+    "pages",
+    "accuracy",
+    "history",
+    "synth",
+}
 
 
 @pytest.mark.slow
 def test_synth_n5_with_the_embedded_model(tmp_path, wiki_corpus_dir, capsys):
     out = tmp_path / "synth.jsonl"
-    argv = ["synth", "--n", "5", "--out", str(out), "--concurrency", "4", "--no-progress",
-            "direct_samples=2", "max_edits=1", "json_retries=0", "page_chars=800",
-            "proposer.max_new_tokens=64", "verifier.max_new_tokens=64", "answer.max_new_tokens=32"]
+    argv = [
+        "synth",
+        "--n",
+        "5",
+        "--out",
+        str(out),
+        "--concurrency",
+        "4",
+        "--no-progress",
+        "direct_samples=2",
+        "max_edits=1",
+        "json_retries=0",
+        "page_chars=800",
+        "proposer.max_new_tokens=64",
+        "verifier.max_new_tokens=64",
+        "answer.max_new_tokens=32",
+    ]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["seeds"] == 5

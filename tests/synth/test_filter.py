@@ -15,17 +15,33 @@ from asearcher.synth.filter import filter_questions
 
 def rollout(qid: str, sample: int, em: float, searches: int, **extra) -> dict:
     """One line as `asearcher eval` writes it (eval/runner.make_record), trimmed to what is read."""
-    return {"qid": qid, "sample": sample, "answer": "x", "scores": {"em": em, "f1": em, "cover_em": em, **extra},
-            "stats": {"searches": searches, "tool_calls": searches, "turns": searches + 1}}
+    return {
+        "qid": qid,
+        "sample": sample,
+        "answer": "x",
+        "scores": {"em": em, "f1": em, "cover_em": em, **extra},
+        "stats": {"searches": searches, "tool_calls": searches, "turns": searches + 1},
+    }
 
 
-QUESTIONS = [{"id": q, "question": f"question {q}?", "answer": "x", "source": "asearcher-synth"}
-             for q in ("keep", "never", "easy", "shallow", "missing")]
+QUESTIONS = [
+    {"id": q, "question": f"question {q}?", "answer": "x", "source": "asearcher-synth"}
+    for q in ("keep", "never", "easy", "shallow", "missing")
+]
 ROLLOUTS = [
-    rollout("keep", 0, 1.0, 3), rollout("keep", 1, 0.0, 5), rollout("keep", 2, 0.0, 2), rollout("keep", 3, 0.0, 1),
-    rollout("never", 0, 0.0, 4), rollout("never", 1, 0.0, 4),
-    rollout("easy", 0, 1.0, 3), rollout("easy", 1, 1.0, 4), rollout("easy", 2, 0.0, 3), rollout("easy", 3, 0.0, 3),
-    rollout("shallow", 0, 1.0, 1), rollout("shallow", 1, 0.0, 3), rollout("shallow", 2, 0.0, 3),
+    rollout("keep", 0, 1.0, 3),
+    rollout("keep", 1, 0.0, 5),
+    rollout("keep", 2, 0.0, 2),
+    rollout("keep", 3, 0.0, 1),
+    rollout("never", 0, 0.0, 4),
+    rollout("never", 1, 0.0, 4),
+    rollout("easy", 0, 1.0, 3),
+    rollout("easy", 1, 1.0, 4),
+    rollout("easy", 2, 0.0, 3),
+    rollout("easy", 3, 0.0, 3),
+    rollout("shallow", 0, 1.0, 1),
+    rollout("shallow", 1, 0.0, 3),
+    rollout("shallow", 2, 0.0, 3),
     rollout("stranger", 0, 1.0, 3),
 ]
 
@@ -54,8 +70,16 @@ def test_thresholds_are_configurable(tmp_path):
 def test_trajectory_search_count_is_used_when_stats_are_absent(tmp_path):
     q = write_jsonl(tmp_path / "q.jsonl", QUESTIONS[:1])
     turns = [{"index": 0, "output": "", "action": "search"}, {"index": 1, "output": "", "action": "answer"}]
-    recs = [{"qid": "keep", "sample": 0, "scores": {"em": 1.0}, "trajectory": {"qid": "keep", "question": "?", "turns": turns}},
-            rollout("keep", 1, 0.0, 3), rollout("keep", 2, 0.0, 3)]
+    recs = [
+        {
+            "qid": "keep",
+            "sample": 0,
+            "scores": {"em": 1.0},
+            "trajectory": {"qid": "keep", "question": "?", "turns": turns},
+        },
+        rollout("keep", 1, 0.0, 3),
+        rollout("keep", 2, 0.0, 3),
+    ]
     r = write_jsonl(tmp_path / "r.jsonl", recs)
     assert filter_questions(q, r, tmp_path / "k.jsonl")["dropped"] == {"few_searches": 1}
 

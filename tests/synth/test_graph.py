@@ -40,11 +40,14 @@ def test_jsonl_with_url_strings(tmp_path):
     assert LinkGraph.load(path).neighbours(W + "A_b") == [W + "C_d", W + "E_f"]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('{"url": "x", "links": [3]}\n', "links.jsonl:1: field 'links': a link must be a URL string"),
-    ('{"url": "x", "links": []}\nnot json\n', "links.jsonl:2: not valid JSON"),
-    ('{"links": []}\n', "links.jsonl:1: expected an object with a non-empty 'url'"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"url": "x", "links": [3]}\n', "links.jsonl:1: field 'links': a link must be a URL string"),
+        ('{"url": "x", "links": []}\nnot json\n', "links.jsonl:2: not valid JSON"),
+        ('{"links": []}\n', "links.jsonl:1: expected an object with a non-empty 'url'"),
+    ],
+)
 def test_bad_link_files_name_file_and_line(tmp_path, text, message):
     path = tmp_path / "links.jsonl"
     path.write_text(text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from synth_fakes import W, Router, happy_replies, question_of
+from synth_fakes import Router, W, happy_replies, question_of
 
 from asearcher.eval.datasets import load_qa
 from asearcher.synth.agent import SynthesisAgent
@@ -28,8 +28,9 @@ def mixed_router() -> Router:
 
 
 def agent_of(router, store, graph) -> SynthesisAgent:
-    return SynthesisAgent(router.engine, router.engine, store, graph, SynthConfig(direct_samples=2, max_edits=2,
-                                                                                  json_retries=0))
+    return SynthesisAgent(
+        router.engine, router.engine, store, graph, SynthConfig(direct_samples=2, max_edits=2, json_retries=0)
+    )
 
 
 def test_plan_jobs_is_deterministic_and_prefix_stable():

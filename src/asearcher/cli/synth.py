@@ -49,12 +49,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.__class__ = _SynthParser
     p.add_argument("--corpus", default=None, help="corpus folder (pages.jsonl + links.jsonl); default: embedded corpus")
-    p.add_argument("--links", default=None, help="link file instead of <corpus>/links.jsonl (e.g. ASearcher's links JSON)")
+    p.add_argument(
+        "--links", default=None, help="link file instead of <corpus>/links.jsonl (e.g. ASearcher's links JSON)"
+    )
     p.add_argument("--pages", default=None, help="pages file instead of <corpus>/pages.jsonl")
     p.add_argument("--n", type=int, default=10, help="seed pages to try (each gives at most one question)")
-    p.add_argument("--out", default=None, help="accepted-questions JSONL (default $ASEARCHER_HOME/synth/<corpus>-s<seed>.jsonl)")
-    p.add_argument("--proposer", default=None, help="proposing model: OpenAI-compatible URL or model path (default: embedded)")
-    p.add_argument("--verifier", default=None, help="instruct model for facts and judging (default: same as --proposer)")
+    p.add_argument(
+        "--out", default=None, help="accepted-questions JSONL (default $ASEARCHER_HOME/synth/<corpus>-s<seed>.jsonl)"
+    )
+    p.add_argument(
+        "--proposer", default=None, help="proposing model: OpenAI-compatible URL or model path (default: embedded)"
+    )
+    p.add_argument(
+        "--verifier", default=None, help="instruct model for facts and judging (default: same as --proposer)"
+    )
     p.add_argument("--seed", type=int, default=0, help="master seed: seed pages and question ids")
     p.add_argument("--concurrency", type=int, default=4, help="seeds in flight at once")
     p.add_argument("--config", default=None, help="YAML file of config keys (see below)")
@@ -85,9 +93,16 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(SynthConfig, args.config, args.overrides)
     req = SynthRequest(
-        corpus=args.corpus, links=args.links, pages=args.pages, n=args.n, out=args.out, proposer=args.proposer,
-        verifier=args.verifier if args.verifier is not None else args.proposer, seed=args.seed,
-        concurrency=args.concurrency, progress=not args.no_progress,
+        corpus=args.corpus,
+        links=args.links,
+        pages=args.pages,
+        n=args.n,
+        out=args.out,
+        proposer=args.proposer,
+        verifier=args.verifier if args.verifier is not None else args.proposer,
+        seed=args.seed,
+        concurrency=args.concurrency,
+        progress=not args.no_progress,
     )
     try:
         summary = asyncio.run(asynthesize(req, config))

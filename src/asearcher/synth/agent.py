@@ -75,8 +75,14 @@ class SynthesisAgent:
         store: pages by URL; graph: links between them.
     """
 
-    def __init__(self, proposer: InferenceEngine, verifier: InferenceEngine, store: PageStore, graph: LinkGraph,
-                 config: SynthConfig | None = None) -> None:
+    def __init__(
+        self,
+        proposer: InferenceEngine,
+        verifier: InferenceEngine,
+        store: PageStore,
+        graph: LinkGraph,
+        config: SynthConfig | None = None,
+    ) -> None:
         self.proposer, self.verifier_engine = proposer, verifier
         self.store, self.graph = store, graph
         self.config = config or SynthConfig()
@@ -89,12 +95,19 @@ class SynthesisAgent:
             return {"reason": f"page {url} is not in the page store", "raw": []}
         c = self.config
         reply = await acall_json(
-            self.verifier_engine, prompts.extract_facts(page.title, page.text[: c.page_chars], c.facts_per_page),
-            check=_facts_check, retries=c.json_retries, max_new_tokens=c.verifier.max_new_tokens,
-            temperature=c.verifier.temperature, seed=seed,
+            self.verifier_engine,
+            prompts.extract_facts(page.title, page.text[: c.page_chars], c.facts_per_page),
+            check=_facts_check,
+            retries=c.json_retries,
+            max_new_tokens=c.verifier.max_new_tokens,
+            temperature=c.verifier.temperature,
+            seed=seed,
         )
         if not reply.ok:
-            return {"reason": f"fact extraction from {url}: {reply.error} after {len(reply.raws)} tries", "raw": reply.raws}
+            return {
+                "reason": f"fact extraction from {url}: {reply.error} after {len(reply.raws)} tries",
+                "raw": reply.raws,
+            }
         facts = [f.strip() for f in reply.data["facts"] if isinstance(f, str) and f.strip()]
         return page.title, facts[: c.facts_per_page]
 
@@ -102,9 +115,19 @@ class SynthesisAgent:
         """Synthesise from `seed_url`; the record carries `status` accepted / rejected / failed."""
         start = time.perf_counter()
         seed = _int_seed(qid)
-        record: dict[str, Any] = {"id": qid, "question": None, "answer": None, "source": self.config.source,
-                                  "status": "failed", "reason": "", "seed_url": normalize_url(seed_url),
-                                  "facts": [], "pages": [], "accuracy": None, "history": []}
+        record: dict[str, Any] = {
+            "id": qid,
+            "question": None,
+            "answer": None,
+            "source": self.config.source,
+            "status": "failed",
+            "reason": "",
+            "seed_url": normalize_url(seed_url),
+            "facts": [],
+            "pages": [],
+            "accuracy": None,
+            "history": [],
+        }
         state = await self._abase(record, seed)
         if state is not None:
             await self._aedit_loop(state, random.Random(seed), seed)
@@ -118,12 +141,18 @@ class SynthesisAgent:
         got = await self._afacts(record["seed_url"], seed)
         if isinstance(got, dict):
             record["reason"] = got["reason"]
-            record["history"] = [{"step": 0, "action": "extract-facts", "target": record["seed_url"], "status": "failed", **got}]
+            record["history"] = [
+                {"step": 0, "action": "extract-facts", "target": record["seed_url"], "status": "failed", **got}
+            ]
             return None
         title, facts = got
         reply = await acall_json(
-            self.proposer, prompts.propose_base(title, facts), check=require_str("question", "answer"),
-            retries=c.json_retries, max_new_tokens=c.proposer.max_new_tokens, temperature=c.proposer.temperature,
+            self.proposer,
+            prompts.propose_base(title, facts),
+            check=require_str("question", "answer"),
+            retries=c.json_retries,
+            max_new_tokens=c.proposer.max_new_tokens,
+            temperature=c.proposer.temperature,
             seed=seed + 1,
         )
         entry: dict[str, Any] = {"step": 0, "action": "propose", "question_before": None, "target": record["seed_url"]}
@@ -162,16 +191,26 @@ class SynthesisAgent:
             cands = self._candidates(state, rng)
             reply = await acall_json(
                 self.proposer,
-                prompts.choose_action(state.question, state.answer, state.facts, [x["title"] for x in cands],
-                                      state.accuracy, may_stop),
-                check=_action_check, retries=c.json_retries, max_new_tokens=c.proposer.max_new_tokens,
-                temperature=c.proposer.temperature, seed=seed + 100 * step,
+                prompts.choose_action(
+                    state.question, state.answer, state.facts, [x["title"] for x in cands], state.accuracy, may_stop
+                ),
+                check=_action_check,
+                retries=c.json_retries,
+                max_new_tokens=c.proposer.max_new_tokens,
+                temperature=c.proposer.temperature,
+                seed=seed + 100 * step,
             )
             entry: dict[str, Any] = {"step": step, "question_before": state.question}
             if not reply.ok:
-                state.history.append({**entry, "action": None, "status": "failed",
-                                      "reason": f"action choice: {reply.error} after {len(reply.raws)} tries",
-                                      "raw": reply.raws})
+                state.history.append(
+                    {
+                        **entry,
+                        "action": None,
+                        "status": "failed",
+                        "reason": f"action choice: {reply.error} after {len(reply.raws)} tries",
+                        "raw": reply.raws,
+                    }
+                )
                 continue
             action, note = reply.data["action"], str(reply.data.get("note", ""))
             entry.update(action=action, note=note)
@@ -179,13 +218,25 @@ class SynthesisAgent:
                 if may_stop:
                     state.history.append({**entry, "status": "accepted", "question_after": state.question})
                     return
-                state.history.append({**entry, "status": "refused",
-                                      "reason": f"stop refused: tool-free accuracy {state.accuracy:.2f} > {c.hard_accuracy}"})
+                state.history.append(
+                    {
+                        **entry,
+                        "status": "refused",
+                        "reason": f"stop refused: tool-free accuracy {state.accuracy:.2f} > {c.hard_accuracy}",
+                    }
+                )
                 continue
             await self._aedit(state, entry, reply.data, cands, rng, seed + 100 * step)
 
-    async def _aedit(self, state: _State, entry: dict[str, Any], choice: dict[str, Any],
-                     cands: list[dict[str, str]], rng: random.Random, seed: int) -> None:
+    async def _aedit(
+        self,
+        state: _State,
+        entry: dict[str, Any],
+        choice: dict[str, Any],
+        cands: list[dict[str, str]],
+        rng: random.Random,
+        seed: int,
+    ) -> None:
         """Apply one inject / fuzz edit, verify it, and keep it only when it passes."""
         c = self.config
         facts, pages = state.facts, state.pages
@@ -206,18 +257,34 @@ class SynthesisAgent:
                 return
             title, page_facts = got
             reply = await acall_json(
-                self.proposer, prompts.inject_fact(state.question, state.answer, state.facts, title, page_facts),
-                check=require_str("question", "answer"), retries=c.json_retries,
-                max_new_tokens=c.proposer.max_new_tokens, temperature=c.proposer.temperature, seed=seed + 2,
+                self.proposer,
+                prompts.inject_fact(state.question, state.answer, state.facts, title, page_facts),
+                check=require_str("question", "answer"),
+                retries=c.json_retries,
+                max_new_tokens=c.proposer.max_new_tokens,
+                temperature=c.proposer.temperature,
+                seed=seed + 2,
             )
             if not reply.ok:
-                state.history.append({**entry, "status": "failed", "raw": reply.raws,
-                                      "reason": f"injection: {reply.error} after {len(reply.raws)} tries"})
+                state.history.append(
+                    {
+                        **entry,
+                        "status": "failed",
+                        "raw": reply.raws,
+                        "reason": f"injection: {reply.error} after {len(reply.raws)} tries",
+                    }
+                )
                 return
             new_q = reply.data["question"].strip()
             if normalize_answer(reply.data["answer"]) != normalize_answer(state.answer):
-                state.history.append({**entry, "status": "rejected", "question_after": new_q,
-                                      "reason": f"answer changed to {reply.data['answer']!r}"})
+                state.history.append(
+                    {
+                        **entry,
+                        "status": "rejected",
+                        "question_after": new_q,
+                        "reason": f"answer changed to {reply.data['answer']!r}",
+                    }
+                )
                 return
             fact = str(reply.data.get("fact", "")).strip()
             facts = state.facts + ([fact] if fact else page_facts)
@@ -227,8 +294,14 @@ class SynthesisAgent:
         self._record_edit(state, entry, new_q, facts, pages, check)
 
     @staticmethod
-    def _record_edit(state: _State, entry: dict[str, Any], new_q: str, facts: list[str],
-                     pages: list[dict[str, str]], check: Verification) -> None:
+    def _record_edit(
+        state: _State,
+        entry: dict[str, Any],
+        new_q: str,
+        facts: list[str],
+        pages: list[dict[str, str]],
+        check: Verification,
+    ) -> None:
         entry.update(question_after=new_q, verification=check.to_dict())
         if check.passed:
             state.question, state.facts, state.pages = new_q, facts, pages
@@ -239,11 +312,19 @@ class SynthesisAgent:
             state.history.append({**entry, "status": status, "reason": f"{check.outcome}: {check.reason}"})
 
     def _finish(self, record: dict[str, Any], state: _State) -> None:
-        record.update(question=state.question, answer=state.answer, facts=state.facts,
-                      pages=[p["url"] for p in state.pages], accuracy=state.accuracy, history=state.history)
+        record.update(
+            question=state.question,
+            answer=state.answer,
+            facts=state.facts,
+            pages=[p["url"] for p in state.pages],
+            accuracy=state.accuracy,
+            history=state.history,
+        )
         if state.accuracy <= self.config.hard_accuracy:
             record["status"], record["reason"] = "accepted", ""
         else:
             record["status"] = "rejected"
-            record["reason"] = (f"too easy: tool-free accuracy {state.accuracy:.2f} > hard_accuracy "
-                                f"{self.config.hard_accuracy} after {len(state.history) - 1} edit steps")
+            record["reason"] = (
+                f"too easy: tool-free accuracy {state.accuracy:.2f} > hard_accuracy "
+                f"{self.config.hard_accuracy} after {len(state.history) - 1} edit steps"
+            )

@@ -19,7 +19,9 @@ class RoleConfig:
 
     def validate(self) -> None:
         if self.max_new_tokens < 1 or self.temperature < 0:
-            raise UserError(f"max_new_tokens must be >= 1 and temperature >= 0 (got {self.max_new_tokens}, {self.temperature})")
+            raise UserError(
+                f"max_new_tokens must be >= 1 and temperature >= 0 (got {self.max_new_tokens}, {self.temperature})"
+            )
 
 
 @dataclass
@@ -46,7 +48,9 @@ class SynthConfig:
     verifier: RoleConfig = cfg(
         RoleConfig(0.0, 256), "The instruct model: extracts facts, judges validity and answers (Qwen2.5-72B-Instruct)."
     )
-    answer: RoleConfig = cfg(RoleConfig(0.6, 256), "Tool-free answering in the difficulty check (by the proposer model).")
+    answer: RoleConfig = cfg(
+        RoleConfig(0.6, 256), "Tool-free answering in the difficulty check (by the proposer model)."
+    )
     engine: EngineConfig = cfg(EngineConfig(), "How the two models are built (see `asearcher eval --help`).")
     source: str = cfg("asearcher-synth", "Value of the `source` field of every written question.")
 

@@ -89,8 +89,13 @@ def _reason(scores: list[tuple[float, int]], config: FilterConfig) -> tuple[str 
     return None, info
 
 
-def filter_questions(questions: str | Path, rollouts: str | Path, out: str | Path, dropped_out: str | Path | None = None,
-                     config: FilterConfig | None = None) -> dict[str, Any]:
+def filter_questions(
+    questions: str | Path,
+    rollouts: str | Path,
+    out: str | Path,
+    dropped_out: str | Path | None = None,
+    config: FilterConfig | None = None,
+) -> dict[str, Any]:
     """Write the kept questions to `out` and the dropped ones (with reasons) to `dropped_out`; returns the report."""
     config = config or FilterConfig()
     questions, rollouts, out = Path(questions), Path(rollouts), Path(out)
@@ -113,7 +118,14 @@ def filter_questions(questions: str | Path, rollouts: str | Path, out: str | Pat
                 keep_f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             else:
                 reasons[reason] += 1
-                drop_f.write(json.dumps({"id": qid, "reason": reason, **info, "record": rec}, ensure_ascii=False) + "\n")
+                drop_f.write(
+                    json.dumps({"id": qid, "reason": reason, **info, "record": rec}, ensure_ascii=False) + "\n"
+                )
     kept = len(qs) - sum(reasons.values())
-    return {"questions": len(qs), "kept": kept, "dropped": dict(sorted(reasons.items())),
-            "unmatched_rollout_ids": len(stray), "files": {"kept": str(out), "dropped": str(dropped_out)}}
+    return {
+        "questions": len(qs),
+        "kept": kept,
+        "dropped": dict(sorted(reasons.items())),
+        "unmatched_rollout_ids": len(stray),
+        "files": {"kept": str(out), "dropped": str(dropped_out)},
+    }

@@ -52,18 +52,25 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], list[str]]]
         head = f.read(4096).lstrip()
     if not head:
         raise UserError(f"{path}: empty link file")
-    if head.startswith("{") and not path.suffix == ".jsonl":
+    if head.startswith("{") and path.suffix != ".jsonl":
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise UserError(f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected ASearcher's {{url: {{links, in_links}}}}") from None
+            raise UserError(
+                f"{path}:{e.lineno}: not valid JSON ({e.msg}); expected ASearcher's {{url: {{links, in_links}}}}"
+            ) from None
         if not isinstance(data, dict):
             raise UserError(f"{path}: expected a JSON object mapping URLs to {{'links', 'in_links'}}")
         for url, rec in data.items():
             where = f"{path}: key {url!r}"
             if not isinstance(rec, dict):
                 raise UserError(f"{where}: expected an object with 'links' / 'in_links', got {type(rec).__name__}")
-            yield where, url, _url_list(rec.get("links"), f"{where}: field 'links'"), _url_list(rec.get("in_links"), f"{where}: field 'in_links'")
+            yield (
+                where,
+                url,
+                _url_list(rec.get("links"), f"{where}: field 'links'"),
+                _url_list(rec.get("in_links"), f"{where}: field 'in_links'"),
+            )
         return
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
@@ -76,7 +83,12 @@ def _iter_records(path: Path) -> Iterator[tuple[str, str, list[str], list[str]]]
                 raise UserError(f"{where}: not valid JSON ({e.msg})") from None
             if not isinstance(rec, dict) or not isinstance(rec.get("url"), str) or not rec["url"]:
                 raise UserError(f"{where}: expected an object with a non-empty 'url' and 'links'")
-            yield where, rec["url"], _url_list(rec.get("links"), f"{where}: field 'links'"), _url_list(rec.get("in_links"), f"{where}: field 'in_links'")
+            yield (
+                where,
+                rec["url"],
+                _url_list(rec.get("links"), f"{where}: field 'links'"),
+                _url_list(rec.get("in_links"), f"{where}: field 'in_links'"),
+            )
 
 
 class LinkGraph:

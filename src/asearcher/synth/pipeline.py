@@ -102,7 +102,9 @@ async def asynthesize(req: SynthRequest, config: SynthConfig | None = None) -> d
     graph = LinkGraph.load(links_path, known=set(store.urls()))
     seeds = graph.seeds()
     if not seeds:
-        raise UserError(f"{links_path}: no page of {pages_path} has a linked page in the corpus; nothing to synthesise from")
+        raise UserError(
+            f"{links_path}: no page of {pages_path} has a linked page in the corpus; nothing to synthesise from"
+        )
     out = Path(req.out) if req.out else home() / "synth" / f"{name}-s{req.seed}.jsonl"
     jobs = plan_jobs(seeds, req.n, req.seed)
     if not {j.id for j in jobs} - done_ids(out):  # nothing to do: do not load or start any model

@@ -26,7 +26,7 @@ def extract_facts(title: str, text: str, limit: int) -> list[dict[str, str]]:
     """Instruct model: list short, self-contained facts stated by one page."""
     return _chat(
         "extract-facts",
-        f"Page title: {title}\nPage text:\n\"\"\"\n{text}\n\"\"\"\n\n"
+        f'Page title: {title}\nPage text:\n"""\n{text}\n"""\n\n'
         f"List up to {limit} distinct facts that the page states. Each fact is one short declarative "
         "sentence that names its subject in full (no 'it' or 'he'), with names, dates and numbers "
         'exactly as written.\nJSON: {"facts": ["...", "..."]}',
@@ -45,13 +45,15 @@ def propose_base(title: str, facts: list[str]) -> list[dict[str, str]]:
     )
 
 
-def choose_action(question: str, answer: str, facts: list[str], links: list[str], accuracy: float | None,
-                  may_stop: bool) -> list[dict[str, str]]:
+def choose_action(
+    question: str, answer: str, facts: list[str], links: list[str], accuracy: float | None, may_stop: bool
+) -> list[dict[str, str]]:
     """Proposer: pick the next edit (inject, fuzz, or stop when the question is hard enough)."""
     acc = "unknown" if accuracy is None else f"{accuracy:.0%}"
     stop = (
         '- "stop": the question is hard enough; every clue is indirect. JSON: {"action": "stop", "note": "why"}\n'
-        if may_stop else ""
+        if may_stop
+        else ""
     )
     return _chat(
         "choose-action",
@@ -67,8 +69,9 @@ def choose_action(question: str, answer: str, facts: list[str], links: list[str]
     )
 
 
-def inject_fact(question: str, answer: str, facts: list[str], page_title: str,
-                page_facts: list[str]) -> list[dict[str, str]]:
+def inject_fact(
+    question: str, answer: str, facts: list[str], page_title: str, page_facts: list[str]
+) -> list[dict[str, str]]:
     """Proposer: fold one fact of a linked page into the question, keeping the answer."""
     return _chat(
         "inject-fact",

@@ -64,7 +64,9 @@ class _Progress:
 
     def _show(self) -> None:
         n = sum(self.counts.values()) or 1
-        self.bar.set_postfix({s: f"{self.counts[s] / n:.0%}" for s in ("accepted", "rejected", "failed")}, refresh=False)
+        self.bar.set_postfix(
+            {s: f"{self.counts[s] / n:.0%}" for s in ("accepted", "rejected", "failed")}, refresh=False
+        )
 
     def update(self, status: str) -> None:
         self.counts[status] += 1
@@ -75,8 +77,15 @@ class _Progress:
         self.bar.close()
 
 
-async def arun_synth(agent: SynthesisAgent, jobs: list[SynthJob], out: str | Path, *, concurrency: int = 4,
-                     progress: bool = True, meta: dict[str, Any] | None = None) -> dict[str, Any]:
+async def arun_synth(
+    agent: SynthesisAgent,
+    jobs: list[SynthJob],
+    out: str | Path,
+    *,
+    concurrency: int = 4,
+    progress: bool = True,
+    meta: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Run every job whose id is not yet in the output files; returns the summary (also written)."""
     if concurrency < 1:
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
@@ -125,7 +134,9 @@ def _summary(records: list[dict[str, Any]], wanted: set[str], out: Path, elapsed
     n = len(mine) or 1
     return {
         "seeds": len(mine),
-        "accepted": status["accepted"], "rejected": status["rejected"], "failed": status["failed"],
+        "accepted": status["accepted"],
+        "rejected": status["rejected"],
+        "failed": status["failed"],
         "acceptance_rate": round(status["accepted"] / n, 4),
         "edit_steps": dict(sorted(actions.items())),
         "files": {"accepted": str(out), "rejected": str(rejected_path(out))},

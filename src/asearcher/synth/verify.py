@@ -87,8 +87,13 @@ class Verifier:
             return Verification("invalid", problem)
         c = self.config
         reply = await acall_json(
-            self.verifier, prompts.check_valid(question, answer, facts), check=require_bool("valid"),
-            retries=c.json_retries, max_new_tokens=c.verifier.max_new_tokens, temperature=c.verifier.temperature, seed=seed,
+            self.verifier,
+            prompts.check_valid(question, answer, facts),
+            check=require_bool("valid"),
+            retries=c.json_retries,
+            max_new_tokens=c.verifier.max_new_tokens,
+            temperature=c.verifier.temperature,
+            seed=seed,
         )
         if not reply.ok:
             return Verification("failed", f"validity check: {reply.error} after {len(reply.raws)} tries")
@@ -105,8 +110,12 @@ class Verifier:
 
         async def one(i: int) -> dict[str, Any]:
             reply = await acall_json(
-                self.proposer, prompts.answer_directly(question), check=require_str("answer"),
-                retries=c.json_retries, max_new_tokens=c.answer.max_new_tokens, temperature=c.answer.temperature,
+                self.proposer,
+                prompts.answer_directly(question),
+                check=require_str("answer"),
+                retries=c.json_retries,
+                max_new_tokens=c.answer.max_new_tokens,
+                temperature=c.answer.temperature,
                 seed=seed + 1000 * (i + 1),
             )
             # An answer the model never gave in the asked form counts as not solved.
@@ -127,8 +136,9 @@ class Verifier:
         verdict = await self.judge.ajudge(question, [gold], pred)
         return verdict.score == 1.0
 
-    async def _acheck_alternatives(self, result: Verification, question: str, answer: str, facts: list[str],
-                                   seed: int) -> None:
+    async def _acheck_alternatives(
+        self, result: Verification, question: str, answer: str, facts: list[str], seed: int
+    ) -> None:
         c = self.config
         wrong: dict[str, str] = {}
         for a in result.answers:
@@ -136,15 +146,24 @@ class Verifier:
                 wrong.setdefault(normalize_answer(a["answer"]), a["answer"])
         for k, candidate in enumerate(wrong.values()):
             reply = await acall_json(
-                self.verifier, prompts.check_alternative(question, answer, facts, candidate),
-                check=require_bool("also_correct"), retries=c.json_retries,
-                max_new_tokens=c.verifier.max_new_tokens, temperature=c.verifier.temperature, seed=seed + 7 * (k + 1),
+                self.verifier,
+                prompts.check_alternative(question, answer, facts, candidate),
+                check=require_bool("also_correct"),
+                retries=c.json_retries,
+                max_new_tokens=c.verifier.max_new_tokens,
+                temperature=c.verifier.temperature,
+                seed=seed + 7 * (k + 1),
             )
             if not reply.ok:
                 result.outcome, result.reason = "failed", f"uniqueness check of {candidate!r}: {reply.error}"
                 return
-            result.alternatives.append({"answer": candidate, "also_correct": reply.data["also_correct"],
-                                        "reason": str(reply.data.get("reason", ""))})
+            result.alternatives.append(
+                {
+                    "answer": candidate,
+                    "also_correct": reply.data["also_correct"],
+                    "reason": str(reply.data.get("reason", "")),
+                }
+            )
             if reply.data["also_correct"]:
                 result.outcome, result.reason = "alternative_answer", f"{candidate!r} is also a correct answer"
                 return
