@@ -12,6 +12,15 @@ an instruction ending in "<answer>" (mask 0) and generates one final answer turn
 would eat into the margin (typically a long page chunk) is cut token-wise, keeping its closing tag
 and instruction whole, and marked " [...]"; the access tool still advances to the next chunk, so the
 model can read on.
+
+Chat turns (`chat_turns`, on by default for tokenizers with a chat template): an instruct model ends
+its reply with its end-of-turn token, so each observation opens a proper new turn instead of being
+glued into the reply: the reply is closed (unless the model closed it), a user turn holds the
+observation, and a new assistant turn opens (`ChatFrame`, text taken from the model's own template;
+all mask 0). The forced-answer instruction then goes in that user turn and the new reply starts with
+"<answer>". With `chat_turns=off` everything is plain text inside one reply, as in Search-R1.
+`prefill_first_action` opens the first reply with "<search>" (mask 0), for models too small to start
+the format on their own; parsing sees the injected opening, `Turn.output` only the sampled text.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from typing import Any
 
 from asearcher.agent import prompts
 from asearcher.agent.actions import arun_tool
+from asearcher.agent.chat_turns import ChatFrame
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
 from asearcher.agent.parsing import ACTIONS, parse_output
@@ -57,6 +67,11 @@ class BaseAgent:
         self.config = config or AgentConfig(kind=self.name)  # type: ignore[arg-type]
         self.trace = trace or Trace()
         self.stop = [f"</{a}>" for a in self.actions]
+        self.template = ChatFrame.from_tokenizer(engine.tokenizer)
+        if self.config.chat_turns == "on" and self.template is None:
+            raise UserError("agent.chat_turns=on needs a tokenizer with a chat template; this one has none")
+        # The frame used between turns; None = plain-text context.
+        self.chat = None if self.config.chat_turns == "off" else self.template
 
     # Format hooks (SearchR1Agent overrides them).
     def prompt_messages(self, question: str) -> list[dict[str, Any]]:
@@ -75,7 +90,7 @@ class BaseAgent:
         traj.stop_reason = StopReason.TURN_LIMIT
         tools = episode_tools(self.tools)
         ctx = TokenContext(tok, cfg.max_context_tokens)
-        ctx.add_prompt_ids(tok.chat_ids(self.prompt_messages(question), add_generation_prompt=True))
+        ctx.add_prompt_ids(self._prompt_ids(question))
         traj.segments.append(ctx.segment)
         rid = f"{self.name}-{qid or 'q'}-{uuid.uuid4().hex[:8]}"
         self.trace.start(question, self.name)
@@ -83,8 +98,13 @@ class BaseAgent:
         for index in range(limit):
             dropped = bool(traj.turns) and traj.turns[-1].data.get("observation_cut") is None
             if index == limit - 1 or ctx.remaining <= cfg.force_answer_margin or dropped:
-                ctx.add_text(prompts.FORCE_ANSWER)
                 forced = True
+                if index == 0 and self.chat is not None:
+                    # Nothing sampled yet: the instruction belongs in the question's own turn.
+                    ctx = TokenContext(tok, cfg.max_context_tokens)
+                    ctx.add_prompt_ids(self._prompt_ids(question, force=True))
+                    traj.segments[0] = ctx.segment
+            opening = self._open_reply(ctx, traj.turns, forced)
             max_new = min(cfg.max_new_tokens_per_turn, ctx.remaining - (0 if forced else cfg.force_answer_margin))
             if max_new < 1:
                 traj.stop_reason = StopReason.TOKEN_BUDGET
@@ -99,10 +119,13 @@ class BaseAgent:
             ctx.add_sampled(result, self.engine.version)
             turn = Turn(index=index, output=result.text, action="none", gen_tokens=len(result.output_ids))
             turn.gen_time_s = time.perf_counter() - start
+            turn.data["eos"] = bool(result.output_ids) and result.output_ids[-1] == tok.eos_token_id
+            if opening:
+                turn.data["prefill"] = opening
             if forced:
                 self._forced_answer(turn, result)
             else:
-                await self._astep(turn, result, tools, ctx)
+                await self._astep(turn, opening + result.text, tools, ctx)
             traj.turns.append(turn)
             self.trace.turn(turn)
             if turn.action == "answer":
@@ -114,10 +137,50 @@ class BaseAgent:
         self.trace.end(traj)
         return traj
 
-    async def _astep(self, turn: Turn, result: GenResult, tools: dict[str, Tool], ctx: TokenContext) -> None:
-        """Parse one output, run its tool, append the observation (budget-bounded) to the context."""
+    def _prompt_ids(self, question: str, force: bool = False) -> list[int]:
+        """The episode's opening ids: the chat rendered with its generation prompt (plain text for a
+        tokenizer without a chat template); `force` adds the forced-answer instruction to it."""
+        messages = self.prompt_messages(question)
+        if force:
+            last = messages[-1]
+            messages[-1] = {**last, "content": f"{last['content']}\n\n{prompts.FORCE_INSTRUCTION}"}
+        tok = self.engine.tokenizer
+        assert tok is not None
+        if self.template is None:
+            return tok.encode("\n\n".join(str(m["content"]) for m in messages) + "\n\n")
+        return tok.chat_ids(messages, add_generation_prompt=True)
+
+    def _open_reply(self, ctx: TokenContext, turns: list[Turn], forced: bool) -> str:
+        """Append what precedes the next sampled reply (mask 0); returns the text of it that belongs to
+        the reply itself (an injected action opening, parsed with the output), "" when none.
+
+        Plain text: the forced-answer instruction ending in "<answer>". Chat turns: the context ends
+        either in the open reply of the first turn, or in the user turn of the last observation, or
+        (an observation that did not fit) right after the last reply; close what is open, add the
+        instruction to the user turn when forced, then open the assistant turn."""
+        opening = "<search>" if not turns and self.config.prefill_first_action and not forced else ""
+        if self.chat is None:
+            ctx.add_text(prompts.FORCE_ANSWER if forced else opening)
+            return opening
+        text = ""
+        if turns:
+            last = turns[-1]
+            observed = last.data.get("observation_cut") is not None
+            if not observed:
+                text += self.chat.close_assistant(bool(last.data.get("eos")))
+            if forced:
+                text += ("\n\n" if observed else "") + prompts.FORCE_INSTRUCTION
+            text += self.chat.before_assistant
+        text += "<answer>" if forced else opening
+        if text:
+            ctx.add_text(text)
+        return opening
+
+    async def _astep(self, turn: Turn, output: str, tools: dict[str, Tool], ctx: TokenContext) -> None:
+        """Parse one output (with any injected opening), run its tool, append the observation
+        (budget-bounded) to the context."""
         cfg = self.config
-        parsed = parse_output(result.text, self.actions)
+        parsed = parse_output(output, self.actions)
         turn.action, turn.argument = parsed.action, parsed.argument
         turn.format_ok, turn.error = parsed.format_ok, parsed.error
         turn.data["thought"] = parsed.think
@@ -133,6 +196,9 @@ class BaseAgent:
             turn.data.update(tool_result.data)
             turn.data["tool_ok"] = tool_result.ok
         head, tail = self.observation_frame(ok)
+        if self.chat is not None:  # the observation is a user turn of its own
+            head = self.chat.close_assistant(bool(turn.data.get("eos"))) + head.lstrip("\n")
+            tail = tail.rstrip("\n")
         budget = min(cfg.max_observation_tokens, ctx.remaining - cfg.force_answer_margin)
         cut = ctx.add_bounded(head, body, tail, budget)
         turn.observation = body

@@ -9,6 +9,7 @@ from asearcher.config import cfg
 from asearcher.errors import UserError
 
 AgentKind = Literal["base", "reasoning", "search-r1", "fc"]
+ChatTurns = Literal["auto", "on", "off"]
 
 # Turn limits used when `max_turns` is 0: the reasoning agent is the long-horizon one (the paper
 # lets it run up to 128 steps); the append-only agents are bounded by their context anyway.
@@ -50,6 +51,18 @@ class AgentConfig:
     )
     history_entry_chars: int = cfg(800, "Reasoning agent: most characters kept per history entry.")
     seed: int | None = cfg(None, "Sampling seed passed to the engine (None = engine default).")
+    chat_turns: ChatTurns = cfg(
+        "auto",
+        "Append-only agents: 'on' appends each observation as a new chat turn (the model's turn closed, a user "
+        "turn with the results, a new assistant turn; rendered from the chat template), for instruct models; "
+        "'off' appends plain text inside one growing reply (Search-R1 style, for base models); "
+        "'auto' = 'on' when the tokenizer has a chat template.",
+    )
+    prefill_first_action: bool = cfg(
+        False,
+        "Append-only agents: open the first reply with '<search>' (injected, loss mask 0), so the model only "
+        "writes the query; helps very small models that otherwise never start the format.",
+    )
 
     def validate(self) -> None:
         for name in ("max_new_tokens_per_turn", "max_context_tokens", "max_observation_tokens"):
@@ -65,6 +78,8 @@ class AgentConfig:
             )
         if not 0.0 < self.top_p <= 1.0:
             raise UserError(f"agent.top_p: must be in (0, 1], got {self.top_p}")
+        if self.chat_turns not in ("auto", "on", "off"):
+            raise UserError(f"agent.chat_turns: must be 'auto', 'on' or 'off', got {self.chat_turns!r}")
         if self.temperature < 0:
             raise UserError(f"agent.temperature: must be >= 0, got {self.temperature}")
 

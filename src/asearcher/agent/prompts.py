@@ -32,7 +32,8 @@ INVALID_TAIL = "\n</information>\n\n"
 
 # Injected (loss mask 0) when the turn or token budget runs out; it ends with the opening answer tag
 # so that the model only has to write the answer itself.
-FORCE_ANSWER = "\n\nNo more searching is possible. Based on what you found, give your best final answer now.\n<answer>"
+FORCE_INSTRUCTION = "No more searching is possible. Based on what you found, give your best final answer now."
+FORCE_ANSWER = f"\n\n{FORCE_INSTRUCTION}\n<answer>"
 
 # --- Search-R1 (baseline): its format, search only -------------------------------------------------
 
