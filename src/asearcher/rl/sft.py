@@ -1,0 +1,145 @@
+"""SFT warm start: cross-entropy on the sampled (loss_mask = 1) tokens of expert trajectories.
+
+It reuses the RL data path: trajectories -> `TrainSample` -> `rl.packing.pack` (prefix merging,
+token-budgeted micro-batches) -> `rl.logprobs.packed_logprobs`, so SFT sees exactly the sequences
+and masks the PPO trainer sees. The loss is the token mean of -log p over the loss-mask tokens of
+each optimizer batch. `warm_start` runs the whole recipe (expert episodes through the real agent
+and tools, SFT, save) and returns an HF model folder that the RL run loads as its `model`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from asearcher.api.trajectory import Trajectory
+from asearcher.config import cfg
+from asearcher.errors import UserError
+from asearcher.rl.advantages import TrainSample, broadcast
+from asearcher.rl.logprobs import packed_logprobs
+from asearcher.rl.packing import pack
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SFTConfig:
+    """The SFT warm start on scripted expert trajectories (rl/expert.py)."""
+
+    enabled: bool = cfg(False, "Run the SFT warm start before RL (the RL run then loads its weights).")
+    questions: int = cfg(256, "Training questions the expert answers (from the training data, in file order).")
+    oracle: bool = cfg(True, "Expert picks the gold title when it is among the shown hits (else the first hit).")
+    epochs: int = cfg(1, "Passes over the kept expert trajectories.")
+    batch_size: int = cfg(8, "Trajectories per optimizer step.")
+    lr: float = cfg(5e-5, "AdamW learning rate (constant after a short linear warm-up).")
+    warmup_steps: int = cfg(4, "Linear warm-up steps.")
+    max_tokens_per_mb: int = cfg(4096, "Token budget of one micro-batch.")
+    max_grad_norm: float = cfg(1.0, "Clip the global gradient norm; 0 disables.")
+    seed: int = cfg(0, "Shuffle seed.")
+
+    def validate(self) -> None:
+        for name in ("questions", "epochs", "batch_size", "max_tokens_per_mb"):
+            if getattr(self, name) < 1:
+                raise UserError(f"sft.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise UserError(f"sft.lr must be > 0, got {self.lr}")
+
+
+def _samples(trajs: Sequence[Trajectory]) -> list[TrainSample]:
+    # Advantage 1 on every sampled token: `pack` carries it as the per-token weight (unused here).
+    return [TrainSample(t, 1.0, broadcast(t, 1.0)) for t in trajs]
+
+
+def sft_loss(model: Any, trajs: Sequence[Trajectory], max_tokens_per_mb: int, backward: bool = True) -> float:
+    """Token-mean NLL of the loss-mask tokens of `trajs` (gradients accumulated when `backward`)."""
+    mbs = pack(_samples(trajs), max_tokens_per_mb)
+    n = max(sum(mb.n_loss_tokens for mb in mbs), 1)
+    total = 0.0
+    for mb in mbs:
+        with torch.set_grad_enabled(backward):
+            logp = packed_logprobs(model, mb.input_ids, mb.position_ids, mb.cu_seqlens, 1.0).logp
+            loss = -(logp * mb.loss_mask).sum() / n
+        if backward:
+            loss.backward()
+        total += float(loss.detach())
+    return total
+
+
+def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress: bool = False) -> list[float]:
+    """Train `model` in place on `trajs`; returns the loss of every optimizer step."""
+    config.validate()
+    if not trajs:
+        raise UserError("SFT warm start: no expert trajectories to train on (the expert solved no question)")
+    rng = random.Random(config.seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(config.warmup_steps, 1)))
+    model.train()
+    losses: list[float] = []
+    start = time.perf_counter()
+    for epoch in range(config.epochs):
+        order = list(trajs)
+        rng.shuffle(order)
+        for i in range(0, len(order), config.batch_size):
+            opt.zero_grad(set_to_none=True)
+            losses.append(sft_loss(model, order[i: i + config.batch_size], config.max_tokens_per_mb))
+            if config.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            opt.step()
+            sched.step()
+            if progress or len(losses) % 10 == 1:
+                logger.info("sft epoch %d step %d: loss %.4f (%.0f s)", epoch, len(losses), losses[-1],
+                            time.perf_counter() - start)
+    model.eval()
+    return losses
+
+
+def save_model(model: Any, tokenizer: Any, out: Path) -> Path:
+    """Save `model` (and the HF tokenizer behind an HFTokenizer) as an HF folder, atomically."""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(tmp)
+    getattr(tokenizer, "hf", tokenizer).save_pretrained(tmp)
+    if out.exists():
+        import shutil
+
+        shutil.rmtree(out)
+    tmp.rename(out)
+    return out
+
+
+def warm_start(config: SFTConfig, model_path: str, train_file: str | None, tools: dict[str, Any],
+               agent_config: Any, out: Path) -> tuple[Path, dict[str, Any]]:
+    """Expert episodes -> SFT -> HF folder at `out`; returns (folder, stats written to `out`/sft.json).
+
+    `train_file` None = the embedded corpus's qa_train.jsonl; `agent_config` is the RL run's agent
+    config, so the SFT data has the RL run's budgets and format.
+    """
+    from asearcher.engines.embedded import load_causal_lm
+    from asearcher.eval.datasets import load_qa
+    from asearcher.rl.expert import acollect_expert
+
+    config.validate()
+    t0 = time.perf_counter()
+    model, tok = load_causal_lm(model_path)
+    items = load_qa(train_file, None, limit=config.questions)
+    trajs, expert = asyncio.run(acollect_expert([(it.id, it.question, list(it.golds)) for it in items], tools, tok,
+                                                agent_config, oracle=config.oracle))
+    t1 = time.perf_counter()
+    losses = run_sft(model, trajs, config)
+    t2 = time.perf_counter()
+    save_model(model, tok, out)
+    stats = {"expert_episodes": expert.episodes, "expert_em": expert.em, "kept": expert.kept,
+             "sft_steps": len(losses), "loss_first": losses[0], "loss_last": losses[-1],
+             "time/expert_s": t1 - t0, "time/sft_s": t2 - t1, "time/total_s": time.perf_counter() - t0}
+    (out / "sft.json").write_text(json.dumps(stats, indent=1))
+    logger.info("SFT warm start: %s", stats)
+    return out, stats
