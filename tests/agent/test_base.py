@@ -217,3 +217,14 @@ async def test_plain_text_context_for_a_tokenizer_without_chat_template(tools):
     assert "<search>Louvre</search>\n\n<information>\n" in text
     with pytest.raises(UserError, match="chat_turns=on"):
         BaseAgent(engine, tools, AgentConfig(chat_turns="on"))
+
+
+async def test_reply_ended_inside_an_action_tag_runs_it_but_a_token_limit_cut_does_not(tools):
+    engine = ScriptedEngine(["<search>Mona Lisa painter<|im_end|>", "<search>Leonardo da Vinci and many more words", "x"])
+    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=3, max_new_tokens_per_turn=30)).arun("Q?")
+    ended, cut = traj.turns[:2]
+    assert (ended.action, ended.argument, ended.format_ok) == ("search", "Mona Lisa painter", False)
+    assert ended.data["hits"] and ended.data["eos"]
+    assert cut.action == "none" and "not closed" in cut.error  # finish_reason "length": truncated, not ended
+    # The sampled <|im_end|> closed the turn: the agent did not add a second one.
+    assert "painter<|im_end|>\n<|im_start|>user\n<information>" in engine.tokenizer.decode(engine.requests[1].input_ids)

@@ -22,6 +22,17 @@ def test_unbalanced_action_tag_is_invalid():
     assert p.action == "none" and "<search> is not closed" in p.error
 
 
+def test_action_left_open_when_the_model_ended_its_turn_runs_but_fails_format():
+    p = parse_output("<think>x</think><search>Mona Lisa painter\n", ended_turn=True)
+    assert (p.action, p.argument, p.format_ok) == ("search", "Mona Lisa painter", False)
+    assert "the reply ended inside it" in p.error
+    # Not when the tag was closed and reopened earlier, nor with two open tags, nor an empty argument.
+    assert parse_output("<answer>a</answer> <search>", ended_turn=True).action == "none"
+    assert parse_output("<search>q <answer>a", ended_turn=True).action == "none"
+    assert parse_output("text <search>  ", ended_turn=True).action == "none"
+    assert parse_output("<search>q</search> and <answer>a", ended_turn=True).action == "none"
+
+
 def test_unclosed_think_still_runs_the_action_but_fails_format():
     p = parse_output("<think>hmm <answer>Paris</answer>")
     assert p.action == "answer" and p.argument == "Paris"

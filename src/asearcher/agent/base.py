@@ -125,7 +125,7 @@ class BaseAgent:
             if forced:
                 self._forced_answer(turn, result)
             else:
-                await self._astep(turn, opening + result.text, tools, ctx)
+                await self._astep(turn, result, opening, tools, ctx)
             traj.turns.append(turn)
             self.trace.turn(turn)
             if turn.action == "answer":
@@ -176,11 +176,23 @@ class BaseAgent:
             ctx.add_text(text)
         return opening
 
-    async def _astep(self, turn: Turn, output: str, tools: dict[str, Tool], ctx: TokenContext) -> None:
-        """Parse one output (with any injected opening), run its tool, append the observation
-        (budget-bounded) to the context."""
+    def _ended_turn(self, result: GenResult) -> bool:
+        """The model ended its reply itself: neither the token limit nor one of our stop strings."""
+        return result.finish_reason == "stop" and not any(result.text.endswith(s) for s in self.stop)
+
+    def _without_eos(self, text: str) -> str:
+        """`text` without a trailing end-of-turn token (engines that report it keep it in the text)."""
+        tok = self.engine.tokenizer
+        eos = tok.decode([tok.eos_token_id]) if tok is not None and tok.eos_token_id is not None else ""
+        return text.removesuffix(eos) if eos else text
+
+    async def _astep(self, turn: Turn, result: GenResult, opening: str, tools: dict[str, Tool],
+                     ctx: TokenContext) -> None:
+        """Parse one output (after the injected `opening`, if any), run its tool, append the
+        observation (budget-bounded) to the context."""
+        output = opening + result.text
         cfg = self.config
-        parsed = parse_output(output, self.actions)
+        parsed = parse_output(self._without_eos(output), self.actions, ended_turn=self._ended_turn(result))
         turn.action, turn.argument = parsed.action, parsed.argument
         turn.format_ok, turn.error = parsed.format_ok, parsed.error
         turn.data["thought"] = parsed.think

@@ -6,7 +6,10 @@ Rules (each one is tested in tests/agent/test_parsing.py):
   invalid (no action runs) and the observation says so. Stop strings normally end a generation at the
   first closing tag, so this only happens with engines that ignore stop strings.
 - An opening action tag with no closing tag (e.g. a generation cut by the token limit) is an
-  unbalanced tag: the turn is invalid. An unclosed <think> before a complete action only clears
+  unbalanced tag: the turn is invalid. Except when the model ended its reply itself (`ended_turn`:
+  its end-of-turn token, not the token limit) right inside one open action tag: small instruct
+  models often write `<search>query` and end the turn, and the intent is unambiguous; the end of the
+  reply closes the tag, the action runs, and `format_ok` is False (format rewards still see it). An unclosed <think> before a complete action only clears
   `format_ok`; the action still runs (the model's intent is unambiguous).
 - No action, an empty argument, or an action the agent does not offer: invalid turn.
 Invalid turns never raise: `ParsedOutput.error` is the text shown to the model as its observation.
@@ -15,7 +18,7 @@ Invalid turns never raise: `ParsedOutput.error` is the text shown to the model a
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 ACTIONS = ("search", "access", "answer")
 TAGS = ("think",) + ACTIONS
@@ -53,13 +56,21 @@ def _usage(allowed: tuple[str, ...]) -> str:
     return f"Write exactly one action per turn: {forms}."
 
 
-def parse_output(text: str, allowed: tuple[str, ...] = ACTIONS) -> ParsedOutput:
-    """Parse `text` into one action among `allowed` (see the module docstring for the rules)."""
+def parse_output(text: str, allowed: tuple[str, ...] = ACTIONS, ended_turn: bool = False) -> ParsedOutput:
+    """Parse `text` into one action among `allowed` (see the module docstring for the rules).
+
+    `ended_turn`: the model ended the reply itself (pass the text without its end-of-turn token).
+    """
     thinks = _blocks(text, "think")
     think = thinks[-1].strip() if thinks else ""
     unbalanced = [a for a in ACTIONS if not _balanced(text, a)]
     if unbalanced:
         tag = unbalanced[0]
+        if ended_turn and len(unbalanced) == 1 and text.rfind(f"<{tag}>") > text.rfind(f"</{tag}>"):
+            closed = parse_output(text + f"</{tag}>", allowed)
+            if closed.action != "none":
+                error = f"Invalid format: <{tag}> is not closed by </{tag}> (the reply ended inside it)."
+                return replace(closed, format_ok=False, error=error)
         return ParsedOutput("none", None, think, False, f"Invalid format: <{tag}> is not closed by </{tag}>. {_usage(allowed)}")
     found = {a: _blocks(text, a) for a in ACTIONS}
     present = [a for a in ACTIONS if found[a]]
