@@ -77,7 +77,7 @@ async def test_chunked_reading_and_invalid_turn_become_observations(tools):
     # The model saw the error inside <information> on the next request, and the note-taking instruction after results.
     last_context = engine.tokenizer.decode(engine.requests[-1].input_ids)
     assert "<information>\nEmpty query in <search>" in last_context
-    assert last_context.count("inside <think> </think>, then take one action") == 3
+    assert last_context.count("If the results answer the question, reply with <answer>") == 3
 
 
 async def test_unknown_url_and_two_actions_continue_the_episode(tools):
@@ -149,7 +149,7 @@ async def test_chat_turns_open_a_user_turn_per_observation(tools):
     assert text.count("<|im_start|>assistant\n") == 3 and text.count("<|im_end|>") == 5  # prompt's 1 + 2*2
     second = engine.tokenizer.decode(reqs[1].input_ids)
     assert "<search>Mona Lisa painter</search><|im_end|>\n<|im_start|>user\n<information>\n[1] Mona Lisa" in second
-    assert second.endswith("then take one action.<|im_end|>\n<|im_start|>assistant\n")
+    assert second.endswith("reply with <search>a better query</search>.<|im_end|>\n<|im_start|>assistant\n")
     third = engine.tokenizer.decode(reqs[2].input_ids)
     assert "No action here.<|im_end|>\n<|im_start|>user\n<information>\nNo action found." in third
     assert third.endswith("</information><|im_end|>\n<|im_start|>assistant\n")
@@ -165,9 +165,10 @@ async def test_chat_turns_open_a_user_turn_per_observation(tools):
 
 
 async def test_chat_turns_forced_answer_goes_in_the_user_turn(tools):
-    engine = ScriptedEngine(["<search>Louvre city</search>", "Paris</answer>"])
+    engine = ScriptedEngine(["<search>Louvre city</search>", "\n Paris \nThe answer is: Paris.\nThe answer"])
     traj = await BaseAgent(engine, tools, AgentConfig(max_turns=2, chat_turns="on")).arun("Where is the Louvre?")
-    assert traj.answer == "Paris" and traj.turns[-1].data["forced"]
+    assert traj.answer == "Paris" and traj.turns[-1].data["forced"]  # the first line: answers are short
+    assert not traj.turns[-1].format_ok  # no </answer>
     last = engine.tokenizer.decode(engine.requests[-1].input_ids)
     assert last.endswith(f"\n\n{prompts.FORCE_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n<answer>")
     assert last.count("<|im_start|>user\n") == 2

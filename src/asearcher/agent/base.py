@@ -3,8 +3,8 @@
 The context is one `Segment`: the chat-rendered prompt (mask 0), then each generated output's exact
 ids (mask 1, with the engine's logprobs and versions), then each observation's ids (mask 0). Nothing
 is re-tokenised, so the ids the trainer sees are the ids the engine saw. After a tool result the
-observation asks the model to note the relevant facts inside <think>: those notes are sampled tokens
-and are trained, which is how the agent learns to summarise what it reads.
+observation names the next moves (answer from the results, or search again); any <think> notes the
+model writes are sampled tokens and are trained.
 
 Budget: `max_context_tokens` bounds the whole context and `force_answer_margin` tokens are always
 kept free for a final answer. On the last turn, or when only the margin is left, the agent injects
@@ -223,7 +223,8 @@ class BaseAgent:
         eos = self.engine.tokenizer.eos_token_id if self.engine.tokenizer else None
         if eos is not None and self.engine.tokenizer is not None:
             text = text.replace(self.engine.tokenizer.decode([eos]), "")
-        answer = text.strip()
+        # An answer is a short phrase: keep its first line (small models run on after it).
+        answer = next((line.strip() for line in text.splitlines() if line.strip()), "")
         turn.data["forced"] = True
         turn.format_ok = "</answer>" in result.text
         other = [a for a in self.actions if a != "answer" and f"<{a}>" in result.text]

@@ -5,27 +5,32 @@ Placeholders are filled with `str.format`; literal braces are doubled.
 
 from __future__ import annotations
 
-# --- the append-only agent (BaseAgent): one user message, then one growing assistant turn ---------
+# --- the append-only agent (BaseAgent) ------------------------------------------------------------
+# Short, with a worked example of the exact format: measured with SmolLM2-135M-Instruct on 5 questions,
+# the longer step-by-step prompt got 0/5 valid first searches, this one 4/5 (notes below, OBS_TAIL).
 
-BASE_PROMPT = """You answer questions by searching a knowledge source. Work in steps. In each step:
-1. Think inside <think> ... </think>: what you know so far and what is still missing.
-2. Then take exactly one action:
-   <search> a search query </search> returns the top results, each with its title and URL.
-   <access> a URL from the results </access> returns the next part of that page; access the same URL again for the part after it.
-   <answer> a short answer </answer> ends the task. Give only the answer (a name, date, number or short phrase), no sentence.
-Results come back inside <information> ... </information>. After reading them, write down the facts that matter inside <think> ... </think> before your next action.
-Search as many times as you need, and verify facts before answering.
+BASE_PROMPT = """Answer the question by searching. You can use these actions:
+<search>a search query</search> searches Wikipedia; the results come back inside <information> </information>.
+<access>a URL from the results</access> reads that page, part by part.
+<answer>the answer</answer> gives your final answer: only a name, date, number or short phrase.
+Write exactly one action per reply.
 
-Example of one step:
-<think>I need to find who wrote the novel.</think>
-<search>author of the novel</search>
+Example:
+Question: Who wrote the play Hamlet?
+Reply: <search>Hamlet play author</search>
+Results: <information>[1] Hamlet: Hamlet is a tragedy written by William Shakespeare.</information>
+Reply: <answer>William Shakespeare</answer>
 
 Question: {question}"""
 
 # A tool result is appended as OBS_HEAD + text + OBS_TAIL (the text may be cut to fit the budget).
-# The tail asks for notes: the model's next <think> is its own summary of the result, and is trained.
+# The tail names the two next moves plainly; asking a 135M model for <think> notes here as well
+# made it drop the format (3/5 first searches, 4/5 answers instead of 4/5 and 5/5).
 OBS_HEAD = "\n\n<information>\n"
-OBS_TAIL = "\n</information>\n\nWrite the facts above that matter for the question inside <think> </think>, then take one action.\n\n"
+OBS_TAIL = (
+    "\n</information>\n\nIf the results answer the question, reply with <answer>the answer</answer>. "
+    "Otherwise reply with <search>a better query</search>.\n\n"
+)
 # After an invalid turn (bad tags, no action, empty query, ...) the error goes between OBS_HEAD and
 # this tail, so the model can learn from it.
 INVALID_TAIL = "\n</information>\n\n"
