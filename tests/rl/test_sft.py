@@ -79,3 +79,11 @@ def test_save_model_writes_a_loadable_folder(tmp_path):
 
     loaded = AutoModelForCausalLM.from_pretrained(str(out))
     assert torch.equal(loaded.model.embed_tokens.weight, model.model.embed_tokens.weight)
+
+
+def test_sft_items_default_to_the_training_split_never_the_held_out_one(wiki_corpus_dir):
+    from asearcher.rl.sft import sft_items
+
+    items = sft_items(None, 20)
+    assert len(items) == 20 and all(it.id.startswith("wiki-lead-train-") for it in items)
+    assert [it.id for it in sft_items("default", 20)] == [it.id for it in items]

@@ -116,21 +116,32 @@ def save_model(model: Any, tokenizer: Any, out: Path) -> Path:
     return out
 
 
+def sft_items(train_file: str | None, n: int) -> list[Any]:
+    """The first `n` training questions; None or "default" = the embedded qa_train.jsonl."""
+    from asearcher.eval.datasets import load_qa
+
+    if train_file is None or train_file == "default":
+        # Never load_qa(None): that is the held-out qa_test file, which SFT must not see.
+        from asearcher.corpus import ensure_default_corpus
+
+        train_file = str(ensure_default_corpus().qa_train)
+    return load_qa(train_file, None, limit=n)
+
+
 def warm_start(config: SFTConfig, model_path: str, train_file: str | None, tools: dict[str, Any],
                agent_config: Any, out: Path) -> tuple[Path, dict[str, Any]]:
     """Expert episodes -> SFT -> HF folder at `out`; returns (folder, stats written to `out`/sft.json).
 
-    `train_file` None = the embedded corpus's qa_train.jsonl; `agent_config` is the RL run's agent
+    `train_file` None or "default" = the embedded corpus's qa_train.jsonl (never the held-out file); `agent_config` is the RL run's agent
     config, so the SFT data has the RL run's budgets and format.
     """
     from asearcher.engines.embedded import load_causal_lm
-    from asearcher.eval.datasets import load_qa
     from asearcher.rl.expert import acollect_expert
 
     config.validate()
     t0 = time.perf_counter()
     model, tok = load_causal_lm(model_path)
-    items = load_qa(train_file, None, limit=config.questions)
+    items = sft_items(train_file, config.questions)
     trajs, expert = asyncio.run(acollect_expert([(it.id, it.question, list(it.golds)) for it in items], tools, tok,
                                                 agent_config, oracle=config.oracle))
     t1 = time.perf_counter()
