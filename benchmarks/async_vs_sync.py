@@ -9,7 +9,7 @@ a simulated tool call of `--tool-latency-s` (an `asyncio.sleep`, like waiting on
 The reward (fraction of sampled bytes that are lower-case letters) is learnable, so the final policy's held-out
 reward shows whether staleness hurt learning.
 
-    python benchmarks/async_vs_sync.py --steps 12 --out runs/async_vs_sync
+    python benchmarks/async_vs_sync.py --steps 20 --out runs/async_vs_sync
 
 Reported per setting: wall time to the same number of trained samples, the fraction of that time the
 trainer waited for data (the first step excluded and included), and the held-out reward (sampled at T = 1 with fixed seeds).
@@ -78,7 +78,7 @@ class TurnsAgent:
                 return None
             seg.append_sampled(res.output_ids, res.logprobs, res.versions)
             await asyncio.sleep(a.tool_latency_s)  # the tool call: waiting, not computing
-            seg.append_context(tok.encode(f"\n<obs {turn}>\n"))
+            seg.append_context(tok.encode(f"\n<obs {turn}>" + "." * a.obs_chars + "\n"))
         return Trajectory(qid=qid, question=question, answer="", stop_reason=StopReason.ANSWERED, segments=[seg],
                           gold=list(gold or []), agent=self.name, metadata={"turns": n})
 
@@ -143,16 +143,17 @@ async def arun_setting(args: argparse.Namespace, eta: int, out: Path) -> dict[st
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=12, help="training steps per setting (same for both)")
+    p.add_argument("--steps", type=int, default=20, help="training steps per setting (same for both)")
     p.add_argument("--etas", type=int, nargs="+", default=[0, 4], help="max staleness values to compare")
     p.add_argument("--group-size", type=int, default=4)
     p.add_argument("--batch-questions", type=int, default=4)
     p.add_argument("--max-concurrent", type=int, default=64)
-    p.add_argument("--short-turns", type=int, default=2)
-    p.add_argument("--long-turns", type=int, default=20)
+    p.add_argument("--short-turns", type=int, default=1)
+    p.add_argument("--long-turns", type=int, default=10)
     p.add_argument("--long-frac", type=float, default=0.15)
-    p.add_argument("--tokens-per-turn", type=int, default=4)
-    p.add_argument("--tool-latency-s", type=float, default=0.2)
+    p.add_argument("--tokens-per-turn", type=int, default=8)
+    p.add_argument("--tool-latency-s", type=float, default=0.5)
+    p.add_argument("--obs-chars", type=int, default=0, help="characters of each tool observation (context, mask 0)")
     p.add_argument("--hidden", type=int, default=128, help="hidden size of the random Qwen2 policy")
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--train-questions", type=int, default=256)
