@@ -59,3 +59,27 @@ def test_ask_config_overrides_reach_the_agent():
     assert (config.agent.temperature, config.tools.topk, config.agent.kind) == (0.0, 3, "reasoning")
     with pytest.raises(UserError, match="agent.nope"):
         load_config(AskConfig, None, _qualified(["nope=1"]))
+
+
+def test_embedded_model_defaults_yield_to_the_config_file_and_overrides(tmp_path):
+    from asearcher.cli.ask import _embedded_defaults, _qualified
+    from asearcher.config import load_config
+
+    config = load_config(AskConfig, None, _embedded_defaults(None))
+    assert (config.agent.max_new_tokens_per_turn, config.agent.prefill_first_action, config.engine.n_threads) == (96, True, 1)
+    yaml_file = tmp_path / "ask.yaml"
+    yaml_file.write_text("agent:\n  max_turns: 9\n")
+    config = load_config(AskConfig, yaml_file, _embedded_defaults(yaml_file) + _qualified(["temperature=0.5"]))
+    assert (config.agent.max_turns, config.agent.temperature, config.agent.max_context_tokens) == (9, 0.5, 2048)
+
+
+def test_trace_marks_a_malformed_action_that_ran_apart_from_an_invalid_turn():
+    from asearcher.api import Turn
+
+    out = io.StringIO()
+    printer = TracePrinter(out)
+    printer.turn(Turn(index=0, output="", action="search", argument="q", error="Invalid format: <search> is not closed"))
+    printer.turn(Turn(index=1, output="", action="none", error="No action found."))
+    assert out.getvalue().splitlines() == [
+        "[1] search: q", "    format: Invalid format: <search> is not closed", "[2] invalid: No action found."
+    ]

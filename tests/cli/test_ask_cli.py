@@ -21,3 +21,4 @@ def test_ask_with_embedded_model_prints_search_and_answer(tmp_path, bm25_index_d
     assert any("] search: " in line for line in lines), proc.stdout
     assert any(line.startswith("answer: ") for line in lines)
     assert out.is_file()
+    assert " srv " not in proc.stderr and "llama_model_loader" not in proc.stderr  # llama.cpp's logs are off

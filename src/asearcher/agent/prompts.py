@@ -6,8 +6,10 @@ Placeholders are filled with `str.format`; literal braces are doubled.
 from __future__ import annotations
 
 # --- the append-only agent (BaseAgent) ------------------------------------------------------------
-# Short, with a worked example of the exact format: measured with SmolLM2-135M-Instruct on 5 questions,
-# the longer step-by-step prompt got 0/5 valid first searches, this one 4/5 (notes below, OBS_TAIL).
+# Short, with a worked example of the exact format. Measured with SmolLM2-135M-Instruct (greedy, chat
+# turns) on "Who painted the Mona Lisa?" + 4 corpus questions: the earlier step-by-step prompt got 0/5
+# valid first searches; this one 1/5 (4/5 without the <access> line: a 135M model is that sensitive),
+# and 5/5 with `prefill_first_action`, which `asearcher ask` turns on for the embedded model.
 
 BASE_PROMPT = """Answer the question by searching. You can use these actions:
 <search>a search query</search> searches Wikipedia; the results come back inside <information> </information>.
@@ -24,8 +26,8 @@ Reply: <answer>William Shakespeare</answer>
 Question: {question}"""
 
 # A tool result is appended as OBS_HEAD + text + OBS_TAIL (the text may be cut to fit the budget).
-# The tail names the two next moves plainly; asking a 135M model for <think> notes here as well
-# made it drop the format (3/5 first searches, 4/5 answers instead of 4/5 and 5/5).
+# The tail names the two next moves plainly; asking a 135M model for <think> notes as well (and in
+# the prompt) made it drop the format more often (3/5 first searches and 4/5 answers, against 4/5, 5/5).
 OBS_HEAD = "\n\n<information>\n"
 OBS_TAIL = (
     "\n</information>\n\nIf the results answer the question, reply with <answer>the answer</answer>. "

@@ -62,8 +62,10 @@ class TracePrinter(Trace):
             self._print(f"{n} access: {turn.argument}{where}")
         elif turn.action == "answer" and turn.error:
             self._print(f"{n} answer (rejected): {turn.argument}")
-        if turn.error and turn.action != "answer":
+        if turn.error and turn.action == "none":
             self._print(f"{n} invalid: {_short(turn.error, self.width)}")
+        elif turn.error and turn.action != "answer":  # the action ran, but its format was off
+            self._print(f"    format: {_short(turn.error, self.width)}")
         elif turn.observation is not None and turn.data.get("tool_ok") is False:
             self._print(f"    tool error: {_short(turn.observation, self.width)}")
         if turn.data.get("notes"):

@@ -26,7 +26,7 @@ class _IntermixedParser(argparse.ArgumentParser):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from asearcher.agent.ask import AskConfig
+    from asearcher.agent.ask import EMBEDDED_ASK_DEFAULTS, AskConfig
     from asearcher.agent.factory import KINDS
 
     p = subparsers.add_parser(
@@ -35,7 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Answer a question with a search agent and print its trace as it runs (queries, top "
         "hits, pages read, the model's notes, the answer). Without --model / --retriever it uses the "
         "embedded SmolLM2-135M-Instruct and the embedded Wikipedia corpus's BM25 index (built on first use).",
-        epilog=help_epilog(AskConfig) + "\n\nKeys without a prefix are agent keys: temperature=0 means agent.temperature=0.",
+        epilog=help_epilog(AskConfig) + "\n\nKeys without a prefix are agent keys: temperature=0 means agent.temperature=0."
+        "\nWithout --model (the embedded 135M model) these defaults apply first: "
+        + " ".join(f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items()) + ".",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.__class__ = _IntermixedParser
@@ -60,11 +62,29 @@ def _qualified(overrides: list[str]) -> list[str]:
     return out
 
 
+def _embedded_defaults(config_file: Path | None) -> list[str]:
+    """The embedded model's ask defaults, less the keys the --config file sets (the file wins)."""
+    import yaml
+
+    from asearcher.agent.ask import EMBEDDED_ASK_DEFAULTS
+
+    loaded = yaml.safe_load(config_file.read_text()) if config_file is not None and config_file.is_file() else None
+    loaded = loaded if isinstance(loaded, dict) else {}
+
+    def in_file(key: str) -> bool:
+        section, name = key.split(".", 1)
+        return isinstance(loaded.get(section), dict) and name in loaded[section]
+
+    return [f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items() if not in_file(k)]
+
+
 def run(args: argparse.Namespace) -> int:
     from asearcher.agent.ask import AskConfig, run_ask
     from asearcher.agent.trace import TracePrinter
 
     extra = _qualified(args.overrides)
+    if args.model is None:
+        extra = _embedded_defaults(args.config) + extra
     if args.agent:
         extra.append(f"agent.kind={args.agent}")
     if args.max_turns is not None:
