@@ -5,24 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asearcher.config import help_epilog, load_config
-
-
-class _IntermixedParser(argparse.ArgumentParser):
-    """Lets key=value overrides come after options (`ask "q" --max-turns 4 temperature=0`): plain
-    argparse stops taking positionals once an option follows the first one. The subparser's class is
-    switched to this one, since the dispatcher builds every subparser as a plain ArgumentParser."""
-
-    _inside = False
-
-    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
-        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._inside = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inside = False
+from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,7 +24,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         + " ".join(f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items()) + ".",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.__class__ = _IntermixedParser
     p.add_argument("question", help="the question to answer")
     p.add_argument("--agent", choices=KINDS, default=None, help="agent loop (default: base)")
     p.add_argument("--model", default=None, help="model folder, .gguf file or OpenAI-compatible URL (default: embedded)")
@@ -48,8 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="retrieval server URL, index folder, or 'web' (default: embedded corpus, BM25)")
     p.add_argument("--max-turns", type=int, default=None, help="most agent steps (default: the agent's own)")
     p.add_argument("--json", type=Path, default=None, help="save the whole trajectory as JSON here")
-    p.add_argument("--config", type=Path, default=None, help="YAML file with agent/tools/engine settings")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="settings, e.g. temperature=0 tools.topk=3")
+    add_config_arguments(p, config_help="YAML file with agent/tools/engine settings", overrides_metavar="key=value",
+                         overrides_help="settings, e.g. temperature=0 tools.topk=3")
     p.set_defaults(func=run)
 
 
@@ -82,14 +65,11 @@ def run(args: argparse.Namespace) -> int:
     from asearcher.agent.ask import AskConfig, run_ask
     from asearcher.agent.trace import TracePrinter
 
-    extra = _qualified(args.overrides)
-    if args.model is None:
-        extra = _embedded_defaults(args.config) + extra
-    if args.agent:
-        extra.append(f"agent.kind={args.agent}")
-    if args.max_turns is not None:
-        extra.append(f"agent.max_turns={args.max_turns}")
-    config = load_config(AskConfig, args.config, extra)
+    config = config_from_args(
+        AskConfig, args, overrides=_qualified(args.overrides),
+        defaults=_embedded_defaults(args.config) if args.model is None else (),
+        flags={"agent": "agent.kind", "max_turns": "agent.max_turns"},
+    )
     trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
                          trace=TracePrinter(), json_path=args.json)
     return 0 if trajectory.answer is not None else 1

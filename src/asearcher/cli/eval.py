@@ -6,7 +6,8 @@ import argparse
 import asyncio
 import logging
 
-from asearcher.config import help_epilog, load_config
+from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
 
@@ -34,9 +35,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default=None, help="output folder (default $ASEARCHER_HOME/eval/<data>-<agent>-<model>)")
     p.add_argument("--judge", default=None, help="LLM judge: OpenAI-compatible URL (or a local model path)")
     p.add_argument("--judge-model", default=None, help="model name sent to the judge server (and cache key)")
-    p.add_argument("--config", default=None, help="YAML file of config keys (see below)")
+    add_config_arguments(p, config_type=str, config_help="YAML file of config keys (see below)",
+                         overrides_help="config overrides, e.g. agent.max_turns=16")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. agent.max_turns=16")
     p.set_defaults(func=run)
 
 
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise UserError(f"--k, --concurrency and --limit must be >= 1 (got {args.k}, {args.concurrency}, {args.limit})")
-    config = load_config(EvalConfig, args.config, args.overrides)
+    config = config_from_args(EvalConfig, args)
     req = EvalRequest(
         data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
         k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asearcher.config import help_epilog, load_config
+from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 from asearcher.errors import UserError
 from asearcher.paths import default_index_dir
 from asearcher.retrieval.config import IndexConfig
@@ -35,8 +36,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--corpus", type=Path, metavar="PATH", help="passages file or corpus folder (default: embedded)")
     p.add_argument("--out", type=Path, metavar="DIR", help="index folder (default: the embedded corpus's index folder)")
     p.add_argument("--kind", choices=["bm25", "dense", "hybrid"], help="retriever kind (default: bm25, or kind= in the config)")
-    p.add_argument("--config", type=Path, metavar="YAML", help="IndexConfig YAML file (keys listed below)")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. dense.index_type=hnsw")
+    add_config_arguments(p, config_metavar="YAML", config_help="IndexConfig YAML file (keys listed below)",
+                         overrides_help="config overrides, e.g. dense.index_type=hnsw")
     p.set_defaults(func=run)
 
 
@@ -51,8 +52,7 @@ def _passages_file(corpus: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides) + ([f"kind={args.kind}"] if args.kind else [])
-    config = load_config(IndexConfig, args.config, overrides)
+    config = config_from_args(IndexConfig, args, flags={"kind": "kind"})
     if args.corpus is None:
         from asearcher.corpus import ensure_default_corpus
 

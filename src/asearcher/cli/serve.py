@@ -6,7 +6,8 @@ import argparse
 import logging
 from pathlib import Path
 
-from asearcher.config import help_epilog, load_config
+from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 from asearcher.errors import UserError
 from asearcher.retrieval.server_config import ServerConfig
 
@@ -29,8 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pages", action="store_true", help="serve no /access even if the index names a pages file")
     p.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8000)")
-    p.add_argument("--config", type=Path, default=None, help="YAML file with server settings")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="server settings, e.g. max_batch=32")
+    add_config_arguments(p, config_help="YAML file with server settings", overrides_metavar="key=value",
+                         overrides_help="server settings, e.g. max_batch=32")
     p.set_defaults(func=run)
 
 
@@ -51,12 +52,7 @@ def _pages_path(args: argparse.Namespace, meta: dict, index_dir: Path) -> Path |
 
 
 def run(args: argparse.Namespace) -> int:
-    overrides = list(args.overrides)
-    if args.host is not None:
-        overrides.append(f"host={args.host}")
-    if args.port is not None:
-        overrides.append(f"port={args.port}")
-    config = load_config(ServerConfig, args.config, overrides)
+    config = config_from_args(ServerConfig, args, flags={"host": "host", "port": "port"})
     config.validate()
     if args.index is None:
         from asearcher.retrieval import ensure_default_index

@@ -8,29 +8,21 @@ import asyncio
 import json
 import logging
 
-from asearcher.config import help_epilog, load_config
+from asearcher.cli.common import IntermixedParser, add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
 
 
-class _SynthParser(argparse.ArgumentParser):
-    """Dispatches `synth filter ...` to the filter parser, and otherwise lets key=value overrides sit
-    anywhere among the options (the dispatcher builds every subparser as a plain ArgumentParser, so
-    register() switches this one's class, as cli/ask.py does)."""
+class _SynthParser(IntermixedParser):
+    """Dispatches `synth filter ...` to the filter parser; otherwise parses intermixed as usual."""
 
     filter_parser: argparse.ArgumentParser
-    _inside = False
 
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         if args and args[0] == "filter" and not self._inside:
             return self.filter_parser.parse_known_args(args[1:], namespace)
-        if self._inside:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._inside = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._inside = False
+        return super().parse_known_args(args, namespace)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,12 +57,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seed", type=int, default=0, help="master seed: seed pages and question ids")
     p.add_argument("--concurrency", type=int, default=4, help="seeds in flight at once")
-    p.add_argument("--config", default=None, help="YAML file of config keys (see below)")
+    add_config_arguments(p, config_type=str, config_help="YAML file of config keys (see below)",
+                         overrides_help="config overrides, e.g. direct_samples=4")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. direct_samples=4")
     p.set_defaults(func=run)
 
-    f = argparse.ArgumentParser(
+    f = IntermixedParser(
         prog="asearcher synth filter",
         description="Drop questions never solved, solved in >= 50% of rollouts, or solved with <= 1 search, "
         "given k rollouts per question (`asearcher eval --data Q.jsonl --k K` writes results.jsonl).",
@@ -81,8 +73,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--rollouts", required=True, help="the eval runner's results.jsonl for those questions")
     f.add_argument("--out", default=None, help="kept questions (default <questions stem>.filtered.jsonl)")
     f.add_argument("--dropped", default=None, help="dropped questions with reasons (default <out stem>.dropped.jsonl)")
-    f.add_argument("--config", default=None, help="YAML file of filter keys (see below)")
-    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="e.g. max_solve_rate=0.5 metric=judge")
+    add_config_arguments(f, config_type=str, config_help="YAML file of filter keys (see below)",
+                         overrides_help="e.g. max_solve_rate=0.5 metric=judge")
     f.set_defaults(func=run_filter, command="synth")
     p.filter_parser = f
 
@@ -91,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from asearcher.synth.config import SynthConfig
     from asearcher.synth.pipeline import SynthRequest, asynthesize
 
-    config = load_config(SynthConfig, args.config, args.overrides)
+    config = config_from_args(SynthConfig, args)
     req = SynthRequest(
         corpus=args.corpus,
         links=args.links,
@@ -119,7 +111,7 @@ def run_filter(args: argparse.Namespace) -> int:
     from asearcher.synth.config import FilterConfig
     from asearcher.synth.filter import filter_questions
 
-    config = load_config(FilterConfig, args.config, args.overrides)
+    config = config_from_args(FilterConfig, args)
     q = Path(args.questions)
     out = Path(args.out) if args.out else q.with_name(f"{q.stem}.filtered.jsonl")
     report = filter_questions(q, args.rollouts, out, args.dropped, config)

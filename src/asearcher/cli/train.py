@@ -7,7 +7,8 @@ import asyncio
 import logging
 from pathlib import Path
 
-from asearcher.config import help_epilog, load_config
+from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=help_epilog(TrainConfig),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", default=None, help="recipe: a YAML file or a bundled recipe name (default cpu-default)")
+    add_config_arguments(p, config_type=str, overrides_help="config overrides, e.g. rollout.max_staleness=0",
+                         config_help="recipe: a YAML file or a bundled recipe name (default cpu-default)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest "
                    "checkpoint (its config.yaml, plus any overrides given here)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. rollout.max_staleness=0")
     p.set_defaults(func=run)
 
 
@@ -65,10 +66,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(f"--resume {run_dir}: no config.yaml there (not a run folder)")
         if latest_checkpoint(run_dir) is None:
             raise UserError(f"--resume {run_dir}: the run has no checkpoint yet")
-        config = load_config(TrainConfig, run_dir / "config.yaml", args.overrides)
+        config = config_from_args(TrainConfig, args, config_file=run_dir / "config.yaml")
     else:
         run_dir = None
-        config = load_config(TrainConfig, resolve_recipe(args.config), args.overrides)
+        config = config_from_args(TrainConfig, args, config_file=resolve_recipe(args.config))
     result = asyncio.run(atrain(config, run_dir, resume=bool(args.resume), progress=not args.no_progress))
     print(f"trained {result.steps} steps (policy version {result.version}); run folder {result.run_dir}")
     if result.report is not None:
