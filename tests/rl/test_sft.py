@@ -87,3 +87,22 @@ def test_sft_items_default_to_the_training_split_never_the_held_out_one(wiki_cor
     items = sft_items(None, 20)
     assert len(items) == 20 and all(it.id.startswith("wiki-lead-train-") for it in items)
     assert [it.id for it in sft_items("default", 20)] == [it.id for it in items]
+
+
+def test_save_model_drops_a_gguf_quantization_config(tmp_path):
+    """Checkpoints converted from GGUF carry quantization_config; transformers refuses to save those."""
+    model = tiny_llama()
+    model.config.quantization_config = {"quant_method": "gguf", "gguf_file": "x.gguf", "dequantize": False}
+
+    class _Tok:
+        def save_pretrained(self, path):
+            pass
+
+    out = save_model(model, _Tok(), tmp_path / "sft")
+    import json
+
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    from transformers import AutoModelForCausalLM
+
+    loaded = AutoModelForCausalLM.from_pretrained(str(out))
+    assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)

@@ -13,6 +13,7 @@ import asyncio
 import json
 import logging
 import random
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -105,12 +106,24 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
 def save_model(model: Any, tokenizer: Any, out: Path) -> Path:
     """Save `model` (and the HF tokenizer behind an HFTokenizer) as an HF folder, atomically."""
     tmp = out.with_name(out.name + ".tmp")
-    tmp.mkdir(parents=True, exist_ok=True)
+    if tmp.exists():  # left by an interrupted save
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    if getattr(model.config, "quantization_config", None) is not None:
+        # A checkpoint converted from GGUF keeps a gguf quantization_config, and transformers then
+        # refuses save_pretrained; the weights are plain fp32, so a model built without it saves.
+        import copy
+
+        from transformers import AutoModelForCausalLM
+
+        config = copy.deepcopy(model.config)
+        del config.quantization_config
+        fresh = AutoModelForCausalLM.from_config(config, dtype=next(model.parameters()).dtype)
+        fresh.load_state_dict(model.state_dict())
+        model = fresh
     model.save_pretrained(tmp)
     getattr(tokenizer, "hf", tokenizer).save_pretrained(tmp)
     if out.exists():
-        import shutil
-
         shutil.rmtree(out)
     tmp.rename(out)
     return out
