@@ -22,3 +22,10 @@ def test_ask_with_embedded_model_prints_search_and_answer(tmp_path, bm25_index_d
     assert any(line.startswith("answer: ") for line in lines)
     assert out.is_file()
     assert " srv " not in proc.stderr and "llama_model_loader" not in proc.stderr  # llama.cpp's logs are off
+
+
+def test_json_path_that_is_a_folder_fails_before_the_episode(tmp_path, capsys):
+    from asearcher.cli import main
+
+    assert main(["ask", "q", "--json", str(tmp_path)]) == 2
+    assert "--json" in capsys.readouterr().err

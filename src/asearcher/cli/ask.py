@@ -7,6 +7,7 @@ from pathlib import Path
 
 from asearcher.cli.common import add_config_arguments, config_from_args
 from asearcher.config import help_epilog
+from asearcher.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -65,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
     from asearcher.agent.ask import AskConfig, run_ask
     from asearcher.agent.trace import TracePrinter
 
+    if args.json is not None and args.json.is_dir():
+        # Checked before the episode runs: otherwise the trajectory is lost to a late IsADirectoryError.
+        raise UserError(f"--json {args.json}: is a folder; give a file path")
     config = config_from_args(
         AskConfig, args, overrides=_qualified(args.overrides),
         defaults=_embedded_defaults(args.config) if args.model is None else (),

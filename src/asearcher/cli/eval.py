@@ -13,6 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from asearcher.agent.factory import KINDS
     from asearcher.eval.config import EvalConfig
 
     p = subparsers.add_parser(
@@ -25,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", default=None, help="dataset file/folder or benchmark name (nq, hotpotqa, 2wiki, "
                    "musique, bamboogle, frames, gaia, ...); default: the embedded corpus's qa_test.jsonl")
     p.add_argument("--data-root", default=None, help="folder holding <name>/test.jsonl (default $ASEARCHER_DATA)")
-    p.add_argument("--agent", default="base", choices=["base", "reasoning", "search-r1", "fc"], help="agent loop")
+    p.add_argument("--agent", default="base", choices=KINDS, help="agent loop")
     p.add_argument("--model", default=None, help="model path or OpenAI-compatible URL (default: embedded SmolLM2)")
     p.add_argument("--retriever", default=None, help="index folder, retrieval server URL or 'web' "
                    "(default: the embedded corpus's BM25 index)")
