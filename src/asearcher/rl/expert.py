@@ -75,7 +75,8 @@ class ExpertEngine:
         titles = last_hit_titles(context)
         if "<information>" not in context or not titles:
             d = description_of(self.question)
-            return f"<think>I must find the article described as '{d}'.</think>\n<search>{d}</search>"
+            # A short thought: the description appears once, so the turn fits small per-turn budgets.
+            return f"<think>I will search for the description.</think>\n<search>{d}</search>"
         pick = 0
         if self.oracle and self.gold:
             pick = next((i for i, t in enumerate(titles) if exact_match(t, self.gold) > 0), 0)
