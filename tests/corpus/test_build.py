@@ -126,6 +126,13 @@ def test_duplicate_passage_ids_rejected(tmp_path):
         build_corpus(src, tmp_path / "o")
 
 
+def test_passage_url_that_cannot_be_parsed_names_the_line(tmp_path):
+    src = tmp_path / "psgs.jsonl"
+    src.write_text('{"id": "0", "contents": "a"}\n{"id": "1", "contents": "b", "url": "http://[::1"}\n')
+    with pytest.raises(UserError, match=r"psgs.jsonl: line 2: field \"url\": malformed URL 'http://\[::1'"):
+        build_corpus(src, tmp_path / "o")
+
+
 def test_missing_source_package_names_install_command(tmp_path, monkeypatch):
     from asearcher.corpus import wiki_lead
 

@@ -37,6 +37,16 @@ def test_case_fallback_only_when_unique(tmp_path):
     assert strict.get("en.wikipedia.org/wiki/mona_lisa") is None
 
 
+@pytest.mark.parametrize("case_fallback", [True, False])
+def test_a_url_that_cannot_be_parsed_is_not_found(tmp_path, case_fallback):
+    f = tmp_path / "pages.jsonl"
+    f.write_text(json.dumps({"url": "https://en.wikipedia.org/wiki/Mona_Lisa", "text": "painting"}) + "\n")
+    store = JsonlPageStore(f, case_fallback=case_fallback)
+    for url in ("http://[::1", "https://en.wikipedia.org[/wiki/Mona_Lisa"):
+        assert store.get(url) is None
+        assert url not in store
+
+
 def test_reads_from_disk_not_memory(tmp_path):
     f = tmp_path / "pages.jsonl"
     f.write_text(json.dumps({"url": "https://x.org/a", "contents": "old"}) + "\n", encoding="utf-8")
@@ -73,3 +83,7 @@ def test_bad_inputs(tmp_path):
     bad.write_text('{"url": "https://x.org", "text": "a"}\n{"text": "no url"}\n', encoding="utf-8")
     with pytest.raises(UserError, match=r"bad.jsonl:2: missing field \"url\""):
         JsonlPageStore(bad)
+    malformed = tmp_path / "malformed.jsonl"
+    malformed.write_text('{"url": "http://[::1", "text": "a"}\n', encoding="utf-8")
+    with pytest.raises(UserError, match=r"malformed.jsonl:1: malformed URL 'http://\[::1'"):
+        JsonlPageStore(malformed)

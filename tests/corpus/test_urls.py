@@ -60,3 +60,15 @@ def test_other_languages_keep_their_host():
 )
 def test_other_urls_get_only_trivial_normalisation(url, expected):
     assert normalize_url(url) == expected
+
+
+@pytest.mark.parametrize("url", ["http://[::1", "[::1", "https://en.wikipedia.org[/wiki/X"])
+def test_a_url_that_cannot_be_parsed_is_a_value_error_naming_it(url):
+    with pytest.raises(ValueError, match=r"malformed URL '.*\[") as e:
+        normalize_url(url)
+    assert repr(url) in str(e.value)
+
+
+def test_ipv6_literal_hosts_keep_their_brackets():
+    assert normalize_url("HTTP://[::1]:8080/x#f") == "http://[::1]:8080/x"
+    assert normalize_url("https://[2001:DB8::1]:443/") == "https://[2001:db8::1]/"

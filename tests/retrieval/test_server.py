@@ -113,6 +113,13 @@ def test_access_resolves_url_variants_and_unknown_urls_are_null(base_url: str) -
     assert result[1] == {"url": _url("Hamlet"), "title": "Hamlet", "contents": PAGES[1][1] + " More text."}
 
 
+def test_access_answers_null_for_urls_that_cannot_be_parsed(base_url: str) -> None:
+    # Models write such URLs; like any unknown URL they are null, never a 500 that hides the good ones.
+    r = _post(base_url, "/access", json={"urls": ["http://[::1", _url("Hamlet"), "https://en.wikipedia.org[/wiki/X"]})
+    assert r.status_code == 200, r.text
+    assert [p["title"] if p else None for p in r.json()["result"]] == [None, "Hamlet", None]
+
+
 def test_health_and_openapi(base_url: str) -> None:
     h = httpx.get(f"{base_url}/health")
     assert h.status_code == 200

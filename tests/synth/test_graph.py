@@ -38,6 +38,7 @@ def test_jsonl_with_url_strings(tmp_path):
     path = tmp_path / "links.jsonl"
     path.write_text(json.dumps({"url": W + "A_b", "links": [W + "C_d"], "in_links": [{"url": W + "E_f"}]}) + "\n")
     assert LinkGraph.load(path).neighbours(W + "A_b") == [W + "C_d", W + "E_f"]
+    assert LinkGraph.load(path).neighbours("http://[::1") == []  # cannot be parsed: no such page
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,7 @@ def test_jsonl_with_url_strings(tmp_path):
         ('{"url": "x", "links": [3]}\n', "links.jsonl:1: field 'links': a link must be a URL string"),
         ('{"url": "x", "links": []}\nnot json\n', "links.jsonl:2: not valid JSON"),
         ('{"links": []}\n', "links.jsonl:1: expected an object with a non-empty 'url'"),
+        ('{"url": "x", "links": ["http://[::1"]}\n', r"links.jsonl:1: malformed URL 'http://\[::1'"),
     ],
 )
 def test_bad_link_files_name_file_and_line(tmp_path, text, message):

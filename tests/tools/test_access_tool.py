@@ -58,6 +58,8 @@ async def test_access_failures_are_observations(store) -> None:
     assert not empty.ok and "empty" in empty.text
     missing = await tool.acall(url="https://en.wikipedia.org/wiki/No_such_page_xyz")
     assert not missing.ok and "No page found" in missing.text
+    malformed = await tool.acall(url="http://[::1")
+    assert not malformed.ok and "No page found at 'http://[::1'" in malformed.text
 
 
 async def test_backends_are_tried_in_order(store) -> None:

@@ -41,6 +41,8 @@ REFUSED = [
     "http://100.64.0.1/",  # carrier-grade NAT: not global
     "http://240.0.0.1/",  # reserved
     "https://localhost/",  # resolves to loopback
+    "http://[::1",  # cannot be parsed (unclosed IPv6 bracket)
+    "http://example.com:99999/",  # port out of range
 ]
 
 

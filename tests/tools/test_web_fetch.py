@@ -70,6 +70,21 @@ async def test_redirect_to_private_address_is_refused_before_connecting(fixture_
     assert f.fetches == 1 and len(fixture_server.requests) == 1
 
 
+async def test_malformed_urls_are_observations_not_crashes(fixture_server) -> None:
+    # '[::1' fails the guard's parser; a NUL passes it but not httpx's (which is no httpx.HTTPError).
+    for reader_base in ("", fixture_server.base + "/reader"):
+        tool = AccessTool(WebPages(_fetcher(reader_base=reader_base)))
+        for url in ("http://[::1", fixture_server.base + "/a\x00b"):
+            r = await tool.acall(url=url)
+            assert not r.ok and "malformed URL" in r.text, (reader_base, url, r.text)
+        await tool.backends[0].aclose()
+    assert fixture_server.requests == []
+    tool = AccessTool(WebPages(_fetcher()))
+    moved = await tool.acall(url=fixture_server.base + "/redirect-to?http://[::1")
+    await tool.backends[0].aclose()
+    assert not moved.ok and "Invalid URL in location header" in moved.text
+
+
 async def test_private_url_refused_without_any_request(fixture_server) -> None:
     f = WebFetcher(UrlGuard())  # 127.0.0.1 not allowed this time
     with pytest.raises(UrlRefused):

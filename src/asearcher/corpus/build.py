@@ -183,7 +183,11 @@ def _build_passages_only(path: Path, paths: CorpusPaths, skip_bad: bool, stats: 
             if key in seen:
                 raise UserError(f'{path}: line {stats.lines}: duplicate passage id "{p.id}"')
             seen.add(key)
-            write_json_line(f, {"id": p.id, "contents": p.contents, "url": normalize_url(p.url) if p.url else ""})
+            try:
+                url = normalize_url(p.url) if p.url else ""
+            except ValueError as e:
+                raise UserError(f'{path}: line {stats.lines}: field "url": {e}') from None
+            write_json_line(f, {"id": p.id, "contents": p.contents, "url": url})
             n += 1
     for stale in (paths.pages, paths.links):  # from an earlier build of a pages file into this folder
         stale.unlink(missing_ok=True)

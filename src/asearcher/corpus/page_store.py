@@ -75,7 +75,10 @@ class JsonlPageStore:
         return list(self._offsets)
 
     def _resolve(self, url: str) -> str | None:
-        canonical = normalize_url(url)
+        try:
+            canonical = normalize_url(url)
+        except ValueError:  # a URL that cannot be parsed names no stored page
+            return None
         if canonical in self._offsets:
             return canonical
         if self._folded is not None:
@@ -83,7 +86,11 @@ class JsonlPageStore:
         return None
 
     def get(self, url: str) -> Page | None:
-        """The page at `url` after normalisation, or None when the store has no such page."""
+        """The page at `url` after normalisation, or None when the store has no such page.
+
+        A URL that cannot be parsed is a page the store does not have (None), never an error:
+        URLs come from models and HTTP clients, and `/access` answers null for them.
+        """
         canonical = self._resolve(url)
         if canonical is None:
             return None

@@ -51,15 +51,22 @@ def normalize_url(url: str) -> str:
     case; `#fragment` is dropped. Other URLs only get a lower-case scheme and host, no default
     port, no fragment, and `/` for an empty path.
 
+    Raises ValueError for a URL that cannot be parsed at all (e.g. 'http://[::1', an unclosed
+    IPv6 bracket); lookups treat that as "no such page" (see `JsonlPageStore.get`).
+
     >>> normalize_url("http://en.m.wikipedia.org/w/index.php?title=mona_Lisa#History")
     'https://en.wikipedia.org/wiki/Mona_Lisa'
     """
+    written = url
     url = url.strip()
     if url.startswith("//"):
         url = "https:" + url
     elif "://" not in url:
         url = "https://" + url
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError as e:
+        raise ValueError(f"malformed URL {written!r}: {e}") from None
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     m = _WIKI_HOST.match(host)
@@ -67,6 +74,9 @@ def normalize_url(url: str) -> str:
         title = _wiki_title(parts.path, parts.query)
         if title is not None and _canonical_title(title):
             return wikipedia_url(title, lang=m.group(1))
+    # .hostname drops an IPv6 literal's brackets; without them the port would be ambiguous.
+    if ":" in host:
+        host = f"[{host}]"
     netloc = host
     try:
         port = parts.port

@@ -109,17 +109,16 @@ class LinkGraph:
             raise UserError(f"{path}: no such link file (build one with `asearcher corpus build`)")
         edges: dict[str, set[str]] = defaultdict(set)
         n = 0
-        for _, url, out, inl in tqdm(_iter_records(path), desc="link graph", unit="page", disable=None):
-            src = normalize_url(url)
-            n += 1
-            for other in out:
-                dst = normalize_url(other)
-                edges[src].add(dst)
-                edges[dst].add(src)  # an out-link of one page is an in-link of the other
-            for other in inl:
-                dst = normalize_url(other)
-                edges[src].add(dst)
-                edges[dst].add(src)
+        for where, url, out, inl in tqdm(_iter_records(path), desc="link graph", unit="page", disable=None):
+            try:
+                src = normalize_url(url)
+                n += 1
+                for other in [*out, *inl]:  # an out-link of one page is an in-link of the other
+                    dst = normalize_url(other)
+                    edges[src].add(dst)
+                    edges[dst].add(src)
+            except ValueError as e:  # a URL that cannot be parsed
+                raise UserError(f"{where}: {e}") from None
         clean: dict[str, set[str]] = {}
         for src, dsts in edges.items():
             if known is not None and src not in known:
@@ -131,8 +130,12 @@ class LinkGraph:
         return cls(clean)
 
     def neighbours(self, url: str) -> list[str]:
-        """Sorted neighbours of `url` (sorted so that a seeded choice is reproducible)."""
-        return sorted(self._edges.get(normalize_url(url), ()))
+        """Sorted neighbours of `url` (sorted so that a seeded choice is reproducible); [] when unknown."""
+        try:
+            canonical = normalize_url(url)
+        except ValueError:  # cannot be parsed: a page the graph does not hold
+            return []
+        return sorted(self._edges.get(canonical, ()))
 
     def seeds(self) -> list[str]:
         """Pages with at least one neighbour, sorted: the possible start pages."""

@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 import httpx
 
 from asearcher.api.documents import Page
-from asearcher.tools.errors import ToolFailure
+from asearcher.tools.errors import ToolFailure, UrlRefused
 from asearcher.tools.fetch_cache import FetchCache
 from asearcher.tools.html_text import html_to_text
 from asearcher.tools.url_guard import UrlGuard
@@ -101,6 +101,8 @@ class WebFetcher:
             raise ToolFailure(f"Timed out after {self.timeout_s:g}s while fetching {url}.") from None
         except httpx.HTTPError as e:
             raise ToolFailure(f"Could not fetch {url}: {type(e).__name__}: {e or 'network error'}.") from None
+        except httpx.InvalidURL as e:  # not an HTTPError: a URL the guard's parser accepts but httpx's does not
+            raise UrlRefused(f"Cannot access {url!r}: malformed URL ({e}).") from None
         if self.cache is not None:
             self.cache.put(url, page)
         return page
