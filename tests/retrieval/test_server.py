@@ -221,3 +221,21 @@ def test_a_failed_load_is_reported_by_health(tmp_path: Path) -> None:
         assert h.status_code == 503 and h.json()["status"] == "failed"
         assert "missing-index" in h.json()["detail"]
         assert _post(url, "/retrieve", json={"queries": ["x"]}).status_code == 503
+
+
+@pytest.mark.parametrize("kind", ["hybrid", "dense"])
+def test_dense_embedder_is_warm_before_health_is_200(tiny_dense_dir: Path, kind: str) -> None:
+    from asearcher.retrieval import DenseRetriever
+
+    # The tiny hybrid folder is also a complete dense index; a loader function makes the server load it.
+    index = tiny_dense_dir if kind == "hybrid" else (lambda: DenseRetriever.load(tiny_dense_dir))
+    app = create_app(index, None, ServerConfig())
+    with ServerThread(app) as url:
+        _wait_healthy(url, timeout_s=120)
+        retriever = app.state.service.retriever
+        assert retriever.kind == kind
+        dense = retriever.dense if kind == "hybrid" else retriever
+        assert dense._embedder is not None  # loaded during start-up, not by the first real query
+        r = _post(url, "/retrieve", json={"queries": ["Who painted the Mona Lisa?"], "topk": 3, "return_scores": True})
+        assert r.json()["result"][0][0]["document"]["id"] == "p0"
+        assert app.state.service.batcher.stats.as_dict()["queries"] == 1  # the warm-up search is not counted

@@ -1,7 +1,7 @@
 """The retrieval HTTP service: Search-R1's `/retrieve` and ASearcher's `/access` over one index.
 
-A thin FastAPI app around a `Retriever` and an optional `PageStore`. The index loads in the
-background so `/health` answers at once (503 while loading). Concurrent requests are not
+A thin FastAPI app around a `Retriever` and an optional `PageStore`. The index loads (and is
+warmed by one throwaway search) in the background so `/health` answers at once (503 while loading). Concurrent requests are not
 serialised by a lock: their queries go to a `MicroBatcher`, which runs `batch_search` on
 everything waiting at once.
 
@@ -65,10 +65,17 @@ class _ServiceState:
         self.load_error: str | None = None
         self.load_s: float | None = None
 
+    def _load_and_warm(self) -> Retriever:
+        retriever = self.load()
+        # A dense embedder loads lazily (~10 s) on its first query: pay that here, so that /health
+        # turns 200 only once a query is fast. One throwaway search warms any retriever the same way.
+        retriever.batch_search(["warm-up"], 1)
+        return retriever
+
     async def aload(self) -> None:
         start = time.perf_counter()
         try:
-            retriever = await asyncio.to_thread(self.load)
+            retriever = await asyncio.to_thread(self._load_and_warm)
         except Exception as e:  # noqa: BLE001 - reported by /health and the log; the server stays up
             self.load_error = f"{type(e).__name__}: {e}"
             logger.exception("loading the index failed")
@@ -78,7 +85,7 @@ class _ServiceState:
         batcher.start()
         self.batcher, self.retriever = batcher, retriever
         self.load_s = time.perf_counter() - start
-        logger.info("index loaded in %.1f s: %s, %d passages", self.load_s, retriever.kind, len(retriever))
+        logger.info("index loaded and warmed in %.1f s: %s, %d passages", self.load_s, retriever.kind, len(retriever))
 
     def require_batcher(self) -> MicroBatcher:
         if self.load_error is not None:
