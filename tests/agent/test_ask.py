@@ -42,8 +42,25 @@ async def test_ask_on_default_index_prints_a_live_trace(bm25_index_dir):
 
 
 def test_run_ask_names_a_bad_retriever(tmp_path):
+    model = tmp_path / "model.gguf"
+    model.write_bytes(b"")  # passes the cheap model check (which runs first); never loaded
     with pytest.raises(UserError, match="no-such-index"):
-        run_ask("Q?", model=str(tmp_path / "model"), retriever=str(tmp_path / "no-such-index"))
+        run_ask("Q?", model=str(model), retriever=str(tmp_path / "no-such-index"))
+
+
+def test_run_ask_checks_the_model_before_building_tools(tmp_path, monkeypatch):
+    # A fresh machine: no default index yet, which building the tools would have to build first.
+    monkeypatch.setenv("ASEARCHER_HOME", str(tmp_path / "fresh-home"))
+
+    def no_tools(*args, **kwargs):
+        raise AssertionError("tools were built before the model spec was checked")
+
+    monkeypatch.setattr("asearcher.tools.factory.make_tools", no_tools)
+    with pytest.raises(UserError, match="nonexistent.*no such path"):
+        run_ask("Q?", model="/nonexistent/model")
+    with pytest.raises(UserError, match="has no host"):
+        run_ask("Q?", model="http://")
+    assert not (tmp_path / "fresh-home").exists()
 
 
 def test_run_ask_names_a_bad_model_path(tmp_path, bm25_index_dir):

@@ -29,3 +29,13 @@ def test_json_path_that_is_a_folder_fails_before_the_episode(tmp_path, capsys):
 
     assert main(["ask", "q", "--json", str(tmp_path)]) == 2
     assert "--json" in capsys.readouterr().err
+
+
+def test_a_bad_model_fails_before_any_index_is_built(tmp_path, monkeypatch, capsys):
+    from asearcher.cli import main
+
+    monkeypatch.setenv("ASEARCHER_HOME", str(tmp_path / "fresh-home"))  # no default index here
+    assert main(["ask", "q", "--model", str(tmp_path / "nonexistent")]) == 2
+    err = capsys.readouterr().err
+    assert "nonexistent" in err and "no such path" in err
+    assert not (tmp_path / "fresh-home").exists()

@@ -3,7 +3,7 @@ import pytest
 from asearcher.api import GenRequest
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.embedded import load_causal_lm
-from asearcher.engines.factory import make_engine
+from asearcher.engines.factory import check_engine_spec, make_engine
 from asearcher.engines.openai_http import OpenAIEngine
 from asearcher.engines.transformers_engine import TransformersEngine
 from asearcher.errors import UserError
@@ -19,6 +19,24 @@ def test_url_gives_openai_engine():
 def test_unknown_spec_is_a_user_error_naming_it(spec):
     with pytest.raises(UserError, match=spec.replace("/", ".")):
         make_engine(spec, config=EngineConfig())
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("http://", "has no host"), ("http://[::1", "malformed URL"), ("/nonexistent/model", "no such path"),
+])
+def test_check_engine_spec_refuses_without_building_anything(spec, message):
+    with pytest.raises(UserError, match=message):
+        check_engine_spec(spec, EngineConfig())
+
+
+def test_check_engine_spec_accepts_urls_and_existing_models(tmp_path):
+    assert check_engine_spec("http://127.0.0.1:9/v1") is None
+    gguf = tmp_path / "m.gguf"
+    gguf.write_bytes(b"")  # only its name and existence are checked
+    assert check_engine_spec(str(gguf)) == gguf
+    assert check_engine_spec(str(tmp_path), EngineConfig(backend="transformers")) == tmp_path
+    with pytest.raises(UserError, match="needs a .gguf file"):
+        check_engine_spec(str(tmp_path), EngineConfig(backend="llamacpp"))
 
 
 def test_missing_model_path_is_a_user_error(tmp_path):

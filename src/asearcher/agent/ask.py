@@ -84,9 +84,15 @@ def run_ask(
 ) -> Trajectory:
     """Answer `question` with the model and retriever named (None: the embedded ones); optionally save
     the whole trajectory as JSON at `json_path`."""
+    from asearcher.engines.factory import check_engine_spec
+
     if not question.strip():
         raise UserError("the question is empty")
-    trajectory = asyncio.run(_aask_built(question, model, retriever, config or AskConfig(), trace))
+    config = config or AskConfig()
+    # Before the tools: building them may build the default index (minutes on a fresh machine),
+    # and a mistyped --model should fail at once.
+    check_engine_spec(model, config.engine)
+    trajectory = asyncio.run(_aask_built(question, model, retriever, config, trace))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(trajectory.to_json() + "\n")

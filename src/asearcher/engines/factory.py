@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from asearcher.api.engine import InferenceEngine
 from asearcher.engines.config import EngineConfig
@@ -26,29 +27,55 @@ def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> Infe
     Anything else is a UserError naming the value.
     """
     config = config or EngineConfig()
+    path = check_engine_spec(spec, config)
+    if path is None:
+        from asearcher.engines.openai_http import OpenAIEngine
+
+        return OpenAIEngine(spec, config)
+    return _local(path, _backend(spec, config), config)
+
+
+def _backend(spec: str | None, config: EngineConfig) -> str:
+    """The local backend: the configured one, or for 'auto' the measured default for the embedded model."""
+    if config.backend != "auto":
+        return config.backend
+    return DEFAULT_EMBEDDED_BACKEND if spec is None else "transformers"
+
+
+def check_engine_spec(spec: str | None, config: EngineConfig | None = None) -> Path | None:
+    """Cheap checks of an engine spec, before anything slow is built (no model is loaded).
+
+    Returns the local model path (the embedded .gguf for None), or None for an http(s) URL; raises
+    the UserError that `make_engine` would raise for a missing path, a URL without a host, a spec
+    that is neither, or backend 'llamacpp' with a model that is not a .gguf file.
+    """
+    config = config or EngineConfig()
     if spec is None:
         from asearcher.engines.embedded import embedded_model_path
 
         path = embedded_model_path()
-        backend = DEFAULT_EMBEDDED_BACKEND if config.backend == "auto" else config.backend
-        return _local(path, backend, config)
-    if spec.startswith(("http://", "https://")):
-        from asearcher.engines.openai_http import OpenAIEngine
-
-        return OpenAIEngine(spec, config)
-    path = Path(spec).expanduser()
-    if path.is_dir() or (path.is_file() and path.suffix == ".gguf"):
-        return _local(path, "transformers" if config.backend == "auto" else config.backend, config)
-    raise UserError(
-        f"engine {spec!r} is neither an http(s) URL nor an existing model folder or .gguf file"
-        + ("" if path.exists() else " (no such path)")
-    )
+    elif spec.startswith(("http://", "https://")):
+        try:
+            host = urlsplit(spec).hostname
+        except ValueError as e:
+            raise UserError(f"engine {spec!r}: malformed URL ({e})") from None
+        if not host:
+            raise UserError(f"engine {spec!r}: the URL has no host (expected e.g. http://127.0.0.1:8000/v1)")
+        return None
+    else:
+        path = Path(spec).expanduser()
+        if not (path.is_dir() or (path.is_file() and path.suffix == ".gguf")):
+            raise UserError(
+                f"engine {spec!r} is neither an http(s) URL nor an existing model folder or .gguf file"
+                + ("" if path.exists() else " (no such path)")
+            )
+    if _backend(spec, config) == "llamacpp" and path.suffix != ".gguf":
+        raise UserError(f"backend 'llamacpp' needs a .gguf file; got {str(path)!r}")
+    return path
 
 
 def _local(path: Path, backend: str, config: EngineConfig) -> InferenceEngine:
-    if backend == "llamacpp":
-        if path.suffix != ".gguf":
-            raise UserError(f"backend 'llamacpp' needs a .gguf file; got {str(path)!r}")
+    if backend == "llamacpp":  # check_engine_spec made sure `path` is a .gguf file
         from asearcher.engines.embedded import load_tokenizer
         from asearcher.engines.llamacpp_server import LlamaCppEngine
 
