@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from default_corpus_http import check_mona_lisa_over_http
 
 from asearcher.api.documents import Passage
 from asearcher.corpus import JsonlPageStore
@@ -239,3 +240,16 @@ def test_dense_embedder_is_warm_before_health_is_200(tiny_dense_dir: Path, kind:
         r = _post(url, "/retrieve", json={"queries": ["Who painted the Mona Lisa?"], "topk": 3, "return_scores": True})
         assert r.json()["result"][0][0]["document"]["id"] == "p0"
         assert app.state.service.batcher.stats.as_dict()["queries"] == 1  # the warm-up search is not counted
+
+
+@pytest.fixture(scope="module")
+def default_corpus_url(bm25_index_dir: Path, wiki_corpus_dir):
+    """The server as `asearcher serve` runs it by default: the embedded corpus's BM25 index and pages."""
+    store = JsonlPageStore(Path(wiki_corpus_dir) / "pages.jsonl")
+    with ServerThread(create_app(bm25_index_dir, store, ServerConfig())) as url:
+        _wait_healthy(url, timeout_s=60)
+        yield url
+
+
+def test_default_corpus_answers_the_readme_request_exactly(default_corpus_url: str) -> None:
+    check_mona_lisa_over_http(default_corpus_url)
