@@ -103,3 +103,21 @@ def test_default_model_is_found_offline():
 def test_load_index_opens_the_dense_half_of_a_hybrid_folder(tiny_dense_dir):
     assert load_index(tiny_dense_dir).kind == "hybrid"
     assert len(DenseRetriever.load(tiny_dense_dir)) == 12
+
+
+@pytest.mark.parametrize("index_type", ["flat", "hnsw", "sq8", "ivfpq"])
+def test_save_then_load_gives_the_hits_and_scores_of_the_built_index(flat, tiny_passages, tmp_path, index_type):
+    built = DenseRetriever(DenseConfig(index_type=index_type), tmp_path / "work")
+    built._embedder = flat.embedder  # share the loaded model: loading it again costs seconds
+    built.index(tiny_passages)
+    before = built.batch_search(QUERIES, 5)
+    built.save(tmp_path / "saved")
+    loaded = DenseRetriever.load(tmp_path / "saved")
+    assert loaded.config == built.config  # so it would load the same embedder; share it instead
+    loaded._embedder = flat.embedder
+    after = loaded.batch_search(QUERIES, 5)
+    if index_type == "flat":
+        assert [[(h.passage, h.score) for h in b] for b in before] == [[(h.passage, h.score) for h in a] for a in after]
+    else:
+        assert [b[0].passage.id for b in before] == [a[0].passage.id for a in after]
+        assert [a[0].passage.id for a in after] == [want for _, want in EASY]

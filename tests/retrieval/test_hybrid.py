@@ -6,7 +6,7 @@ import pytest
 from tiny_corpus import EASY
 
 from asearcher.api.documents import Hit, Passage
-from asearcher.retrieval import HybridRetriever, load_index, rrf_fuse
+from asearcher.retrieval import HybridRetriever, IndexConfig, load_index, rrf_fuse
 
 
 def _hits(ids: str) -> list[Hit]:
@@ -51,3 +51,18 @@ def test_fuses_the_two_halves(hybrid):
     assert [[h.passage.id for h in b] for b in hybrid.batch_search(queries, 3)] == [
         [h.passage.id for h in hybrid.search(q, 3)] for q in queries
     ]
+
+
+def test_save_then_load_gives_the_hits_and_scores_of_the_built_index(hybrid, tiny_passages, tmp_path):
+    built = HybridRetriever.create(IndexConfig(kind="hybrid"), tmp_path / "work")
+    built.dense._embedder = hybrid.dense.embedder  # share the loaded model: loading it again costs seconds
+    built.index(tiny_passages)
+    queries = [q for q, _ in EASY]
+    before = built.batch_search(queries, 5)
+    built.save(tmp_path / "saved")
+    loaded = HybridRetriever.load(tmp_path / "saved")  # load_index also wants build_index's meta.json
+    assert (loaded.config, loaded.dense.config) == (built.config, built.dense.config)
+    loaded.dense._embedder = hybrid.dense.embedder
+    after = loaded.batch_search(queries, 5)
+    assert [[(h.passage, h.score) for h in b] for b in before] == [[(h.passage, h.score) for h in a] for a in after]
+    assert [a[0].passage.id for a in after] == [want for _, want in EASY]
