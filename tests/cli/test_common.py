@@ -44,3 +44,24 @@ def test_bad_config_input_exits_2_naming_it(argv, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and ("bogus" in err or "/nonexistent.yaml" in err)
+
+
+def _subparsers(parser):
+    (action,) = [a for a in parser._actions if a.choices and a.dest == "command"]
+    return action.choices
+
+
+@pytest.mark.parametrize("command", ["ask", "serve", "eval", "synth", "train", "index", "corpus"])
+def test_help_wraps_the_description_and_keeps_the_epilog_as_written(command, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    p = _subparsers(build_parser())[command]
+    text = p.format_help()
+    # The description: its own paragraph, wrapped to the terminal, every word kept.
+    paragraphs = text.split("\n\n")
+    (described,) = [para for para in paragraphs if para.split()[:4] == p.description.split()[:4]]
+    assert " ".join(described.split()) == " ".join(p.description.split())
+    assert all(len(line) <= 80 for line in described.splitlines())
+    if len(p.description) > 80:
+        assert len(described.splitlines()) > 1
+    if p.epilog:  # the config key listing and examples, line for line
+        assert p.epilog in text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 from asearcher.errors import UserError
 
@@ -23,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=help_epilog(AskConfig) + "\n\nKeys without a prefix are agent keys: temperature=0 means agent.temperature=0."
         "\nWithout --model (the embedded 135M model) these defaults apply first: "
         + " ".join(f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items()) + ".",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("question", help="the question to answer")
     p.add_argument("--agent", choices=KINDS, default=None, help="agent loop (default: base)")

@@ -1,9 +1,10 @@
-"""What the config-taking subcommands share: `--config FILE` plus `key=value` overrides that may sit
-anywhere among the options, and loading a config class from them (defaults, file, overrides, flags)."""
+"""What the subcommands share: a help formatter, and for those taking a config `--config FILE` plus
+`key=value` overrides that may sit anywhere among the options, and loading a config class from them."""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -11,6 +12,25 @@ from typing import Any, TypeVar
 from asearcher.config import load_config
 
 T = TypeVar("T")
+
+
+class ParagraphHelpFormatter(argparse.HelpFormatter):
+    """Wraps each paragraph written on one line (the descriptions) to the terminal, and prints a
+    paragraph that has line breaks in it (the epilogs' key listings and examples) as written.
+
+    Paragraphs are separated by blank lines. argparse's default formatter would join the key
+    listing into one block; RawDescriptionHelpFormatter would print a description as one long line.
+    """
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        paragraphs = text.split("\n\n")
+        return "\n\n".join(
+            textwrap.indent(p, indent) if "\n" in p.strip("\n")
+            # Never split "cpu-default" or a path: a reader copies these names from the help.
+            else textwrap.fill(" ".join(p.split()), width, initial_indent=indent, subsequent_indent=indent,
+                               break_on_hyphens=False, break_long_words=False)
+            for p in paragraphs
+        )
 
 
 class IntermixedParser(argparse.ArgumentParser):

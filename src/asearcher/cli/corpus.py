@@ -8,6 +8,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from asearcher.cli.common import ParagraphHelpFormatter
 from asearcher.corpus import build_corpus, build_default_corpus
 from asearcher.corpus.readers import ReadStats, iter_records
 from asearcher.errors import UserError
@@ -26,7 +27,8 @@ Output files and formats: docs/corpus.md.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("corpus", help="build or inspect a corpus", description="Build or inspect a corpus.")
+    p = subparsers.add_parser("corpus", help="build or inspect a corpus", description="Build or inspect a corpus.",
+                              formatter_class=ParagraphHelpFormatter)
     sub = p.add_subparsers(dest="corpus_command", metavar="ACTION", required=True)
 
     b = sub.add_parser(
@@ -34,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build a corpus folder (default: the embedded Wikipedia corpus)",
         description="Build a corpus folder: pages.jsonl, passages.jsonl, links.jsonl, manifest.json.",
         epilog=_BUILD_EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     b.add_argument("--input", type=Path, metavar="PATH", help="your pages or passages file (default: embedded corpus)")
     b.add_argument("--out", type=Path, metavar="DIR", help=f"output folder (default: {default_corpus_dir()})")
@@ -46,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "stats",
         help="count records and malformed lines of a .jsonl(.gz) file or corpus folder",
         description="Stream a .jsonl(.gz) file (or every .jsonl file of a corpus folder) and count its records.",
+        formatter_class=ParagraphHelpFormatter,
     )
     s.add_argument("path", type=Path, metavar="PATH", help="a .jsonl / .jsonl.gz file or a built corpus folder")
     s.set_defaults(func=run_stats)

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import logging
 
-from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="evaluate an agent on a QA dataset (EM, F1, cover-EM, judge; avg@k, pass@k)",
         description="Evaluate an agent on a QA dataset. Rerunning the same command resumes an interrupted run.",
         epilog=help_epilog(EvalConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("--data", default=None, help="dataset file/folder or benchmark name (nq, hotpotqa, 2wiki, "
                    "musique, bamboogle, frames, gaia, ...); default: the embedded corpus's qa_test.jsonl")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 from asearcher.errors import UserError
 from asearcher.paths import default_index_dir
@@ -31,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="build a search index (bm25, dense, hybrid) over a passage corpus",
         description="Build a search index folder over a passage corpus.",
         epilog=_EPILOG + help_epilog(IndexConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("--corpus", type=Path, metavar="PATH", help="passages file or corpus folder (default: embedded)")
     p.add_argument("--out", type=Path, metavar="DIR", help="index folder (default: the embedded corpus's index folder)")

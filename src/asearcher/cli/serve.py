@@ -6,7 +6,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 from asearcher.errors import UserError
 from asearcher.retrieval.server_config import ServerConfig
@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "and GET /health. Without --index, the embedded Wikipedia corpus's BM25 index is used (built "
         "on first use).",
         epilog=help_epilog(ServerConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("--index", type=Path, default=None, help="index directory (default: the embedded corpus's BM25 index)")
     p.add_argument("--pages", type=Path, default=None,

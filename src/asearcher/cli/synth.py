@@ -8,7 +8,7 @@ import asyncio
 import json
 import logging
 
-from asearcher.cli.common import IntermixedParser, add_config_arguments, config_from_args
+from asearcher.cli.common import IntermixedParser, ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "<stem>.rejected.jsonl. Rerunning the same command resumes. "
         "See also: asearcher synth filter --help.",
         epilog=help_epilog(SynthConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     p.__class__ = _SynthParser
     p.add_argument("--corpus", default=None, help="corpus folder (pages.jsonl + links.jsonl); default: embedded corpus")
@@ -67,7 +67,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Drop questions never solved, solved in >= 50% of rollouts, or solved with <= 1 search, "
         "given k rollouts per question (`asearcher eval --data Q.jsonl --k K` writes results.jsonl).",
         epilog=help_epilog(FilterConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     f.add_argument("--questions", required=True, help="questions JSONL (e.g. the accepted file of `asearcher synth`)")
     f.add_argument("--rollouts", required=True, help="the eval runner's results.jsonl for those questions")

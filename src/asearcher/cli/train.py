@@ -7,7 +7,7 @@ import asyncio
 import logging
 from pathlib import Path
 
-from asearcher.cli.common import add_config_arguments, config_from_args
+from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "embedded model and corpus. Writes <out_dir>/<name>-<timestamp>/ (config.yaml, metrics.jsonl, "
         f"checkpoints/, report.md). Recipes: {', '.join(sorted(r.stem for r in RECIPES.glob('*.yaml')))}.",
         epilog=help_epilog(TrainConfig),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=ParagraphHelpFormatter,
     )
     add_config_arguments(p, config_type=str, overrides_help="config overrides, e.g. rollout.max_staleness=0",
                          config_help="recipe: a YAML file or a bundled recipe name (default cpu-default)")
