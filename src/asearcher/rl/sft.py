@@ -43,7 +43,7 @@ class SFTConfig:
     batch_size: int = cfg(8, "Trajectories per optimizer step.")
     lr: float = cfg(5e-5, "AdamW learning rate (constant after a short linear warm-up).")
     warmup_steps: int = cfg(4, "Linear warm-up steps.")
-    max_tokens_per_mb: int = cfg(4096, "Token budget of one micro-batch.")
+    max_tokens_per_mb: int = cfg(1024, "Token budget of one micro-batch (CPU attention memory grows with its square).")
     max_grad_norm: float = cfg(1.0, "Clip the global gradient norm; 0 disables.")
     seed: int = cfg(0, "Shuffle seed.")
 
