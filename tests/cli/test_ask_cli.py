@@ -6,6 +6,8 @@ import sys
 
 import pytest
 
+from asearcher.api import Trajectory
+
 
 @pytest.mark.slow  # loads the model and builds the default index: minutes on 2 cores
 def test_ask_with_embedded_model_prints_search_and_answer(tmp_path, bm25_index_dir):
@@ -21,6 +23,11 @@ def test_ask_with_embedded_model_prints_search_and_answer(tmp_path, bm25_index_d
     assert any("] search: " in line for line in lines), proc.stdout
     assert any(line.startswith("answer: ") for line in lines)
     assert out.is_file()
+    saved = Trajectory.from_json(out.read_text())
+    assert saved.question == "Who painted the Mona Lisa?" and saved.turns
+    searches = [t for t in saved.turns if t.action == "search"]
+    assert searches and searches[0].argument and searches[0].data.get("hits"), saved.turns[0]
+    assert f"answer: {saved.answer if saved.answer is not None else '(no answer)'}" in lines  # the run it printed
     assert " srv " not in proc.stderr and "llama_model_loader" not in proc.stderr  # llama.cpp's logs are off
 
 
