@@ -39,3 +39,19 @@ def test_unknown_key_and_bad_values_fail_loudly():
         load_config(TrainConfig, None, ["agent.temperature=0.7"])
     with pytest.raises(UserError, match="max_concurrent"):
         load_config(TrainConfig, None, ["rollout.group_size=8", "rollout.max_concurrent=4"])
+
+
+def test_cpu_default_runs_the_sft_warm_start_and_gpu_recipes_do_not():
+    c = load_config(TrainConfig, RECIPES / "cpu-default.yaml")
+    assert c.sft.enabled and (c.sft.questions, c.sft.oracle, c.sft.lr, c.sft.max_tokens_per_mb) == (96, True, 1e-4, 1024)
+    for name in ("qwen2.5-7b-local-rag", "qwen2.5-14b-local-rag", "qwq-32b-web"):
+        assert not load_config(TrainConfig, RECIPES / f"{name}.yaml").sft.enabled
+
+
+def test_sft_keys_parse_and_unknown_or_bad_ones_fail():
+    c = load_config(TrainConfig, None, ["sft.enabled=true", "sft.questions=12", "sft.lr=0.0003"])
+    assert (c.sft.enabled, c.sft.questions, c.sft.lr) == (True, 12, 3e-4)
+    with pytest.raises(UserError, match="sft.bogus"):
+        load_config(TrainConfig, None, ["sft.bogus=1"])
+    with pytest.raises(UserError, match="sft.questions"):
+        load_config(TrainConfig, None, ["sft.questions=0"])

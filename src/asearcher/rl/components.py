@@ -17,7 +17,7 @@ from asearcher.api.agent import Agent
 from asearcher.api.engine import InferenceEngine
 from asearcher.api.trajectory import Trajectory
 from asearcher.errors import UserError
-from asearcher.eval.datasets import QAItem, load_qa
+from asearcher.eval.datasets import QAItem
 from asearcher.rl.config import LoraConfig, RolloutConfig, TrainConfig
 from asearcher.rl.data import TrainData
 from asearcher.rl.executor import AgentFactory, RewardFn
@@ -106,6 +106,7 @@ def build_components(config: TrainConfig) -> TrainComponents:
     from asearcher.agent.factory import make_agent
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
+    from asearcher.rl.held_out import eval_setup
     from asearcher.tools import aclose_tools
     from asearcher.tools.factory import make_tools
 
@@ -128,13 +129,7 @@ def build_components(config: TrainConfig) -> TrainComponents:
 
     eval_items, eval_factory = None, None
     if config.eval.enabled:
-        spec = None if config.eval.data == "default" else config.eval.data
-        eval_items = load_qa(spec, config.data.data_root or None, limit=config.eval.questions)
-        t = config.eval.temperature if config.eval.temperature >= 0 else config.agent.temperature
-        eval_agent = dataclasses.replace(config.agent, temperature=t, seed=None)  # engine-seeded
-
-        def eval_factory() -> Agent:
-            return make_agent(config.agent.kind, engine, tools, eval_agent)
+        eval_items, eval_factory = eval_setup(config, engine, tools)
 
     async def close_tools() -> None:
         await aclose_tools(tools)

@@ -15,6 +15,7 @@ from asearcher.engines.config import EngineConfig
 from asearcher.errors import UserError
 from asearcher.rl.advantages import AdvantageConfig
 from asearcher.rl.filtering import FilterConfig
+from asearcher.rl.sft import SFTConfig
 from asearcher.rl.trainer import TrainerConfig
 from asearcher.tools.config import ToolsConfig
 
@@ -147,6 +148,8 @@ class TrainConfig:
     advantage: AdvantageConfig = cfg(AdvantageConfig(), "Rewards -> advantages.")
     filter: FilterConfig = cfg(FilterConfig(), "Dynamic filtering of all-equal groups.")
     lora: LoraConfig = cfg(LoraConfig(), "Optional LoRA.")
+    sft: SFTConfig = cfg(SFTConfig(), "SFT warm start on scripted expert episodes before RL (into <run>/sft/, "
+                         "which the RL phase then loads as its model); off unless sft.enabled.")
     checkpoint: CheckpointConfig = cfg(CheckpointConfig(), "Checkpointing.")
     eval: HeldOutConfig = cfg(HeldOutConfig(), "Held-out evaluation before / after training.")
     cluster: ClusterConfig = cfg(ClusterConfig(), "Process placement (scale-out).")

@@ -58,21 +58,30 @@ def _mean_of(rows: list[dict[str, Any]], key: str) -> float | None:
     return sum(vals) / len(vals) if vals else None
 
 
+def _stage_labels(evals: dict[str, Any]) -> dict[str, str]:
+    """Row labels of the held-out table: with a "shipped" eval the run had an SFT warm start."""
+    if "shipped" in evals:
+        return {"shipped": "shipped model (no training)", "before": "after SFT (RL step 0)", "after": "after SFT + RL"}
+    return {"before": "before training", "after": "after training"}
+
+
 def _eval_table(evals: dict[str, dict[str, Any]]) -> list[str]:
-    """Held-out EM / F1 before vs after, from `eval.metrics.summarize` outputs keyed "before"/"after"."""
-    lines = ["## Held-out evaluation (same runner and graders as `asearcher eval`)", ""]
-    names = list(evals)
-    lines += ["| dataset | metric | " + " | ".join(names) + " |", "|---|---|" + "---|" * len(names)]
-    datasets = {ds for s in evals.values() for ds in s}
-    for ds in sorted(datasets):
-        metrics = sorted({m for s in evals.values() for m in s.get(ds, {}).get("metrics", {})})
-        for m in metrics:
+    """Held-out EM / F1 (%, avg@k) per stage: one row per evaluation ("shipped", "before", "after") and dataset."""
+    labels = _stage_labels(evals)
+    names = [n for n in labels if n in evals] + [n for n in evals if n not in labels]
+    datasets = sorted({ds for s in evals.values() for ds in s})
+    metrics = sorted({m for s in evals.values() for ds in s.values() for m in ds.get("metrics", {})})
+    lines = ["## Held-out evaluation (same questions, runner and graders as `asearcher eval`)", "",
+             "| weights | dataset | questions | " + " | ".join(metrics) + " |", "|---|---|---|" + "---|" * len(metrics)]
+    for name in names:
+        for ds in datasets:
+            summary = evals[name].get(ds, {})
             cells = []
-            for name in names:
-                vals = evals[name].get(ds, {}).get("metrics", {}).get(m, {})
+            for m in metrics:
+                vals = summary.get("metrics", {}).get(m, {})
                 avg = next((v for c, v in vals.items() if c.startswith("avg@")), None)
                 cells.append("" if avg is None else f"{100 * avg:.1f}")
-            lines.append(f"| {ds} | {m} | " + " | ".join(cells) + " |")
+            lines.append(f"| {labels.get(name, name)} | {ds} | {summary.get('questions', '')} | " + " | ".join(cells) + " |")
     return lines
 
 

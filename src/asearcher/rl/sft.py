@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 from asearcher.api.trajectory import Trajectory
 from asearcher.config import cfg
@@ -86,6 +87,8 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
     model.train()
     losses: list[float] = []
     start = time.perf_counter()
+    steps = config.epochs * -(-len(trajs) // config.batch_size)
+    bar = tqdm(total=steps, desc="sft", unit="step", disable=not progress)
     for epoch in range(config.epochs):
         order = list(trajs)
         rng.shuffle(order)
@@ -96,9 +99,12 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             opt.step()
             sched.step()
-            if progress or len(losses) % 10 == 1:
+            bar.set_postfix({"loss": f"{losses[-1]:.3f}"}, refresh=False)
+            bar.update(1)
+            if len(losses) % 10 == 1:
                 logger.info("sft epoch %d step %d: loss %.4f (%.0f s)", epoch, len(losses), losses[-1],
                             time.perf_counter() - start)
+    bar.close()
     model.eval()
     return losses
 
@@ -141,12 +147,21 @@ def sft_items(train_file: str | None, n: int) -> list[Any]:
     return load_qa(train_file, None, limit=n)
 
 
-def warm_start(config: SFTConfig, model_path: str, train_file: str | None, tools: dict[str, Any],
-               agent_config: Any, out: Path) -> tuple[Path, dict[str, Any]]:
+MARKER = "sft.json"  # written last: its presence means the warm-start folder is complete
+
+
+def finished_warm_start(out: Path) -> bool:
+    """Whether `out` holds a complete warm start (a resumed run reuses it instead of training again)."""
+    return (Path(out) / MARKER).is_file()
+
+
+async def awarm_start(config: SFTConfig, model_path: str, train_file: str | None, tools: dict[str, Any],
+                      agent_config: Any, out: Path, progress: bool = False) -> tuple[Path, dict[str, Any]]:
     """Expert episodes -> SFT -> HF folder at `out`; returns (folder, stats written to `out`/sft.json).
 
     `train_file` None or "default" = the embedded corpus's qa_train.jsonl (never the held-out file); `agent_config` is the RL run's agent
-    config, so the SFT data has the RL run's budgets and format.
+    config, so the SFT data has the RL run's budgets and format. `out`/sft.json is written last
+    (atomically), so `finished_warm_start(out)` is true only for a complete folder.
     """
     from asearcher.engines.embedded import load_causal_lm
     from asearcher.rl.expert import acollect_expert
@@ -155,15 +170,26 @@ def warm_start(config: SFTConfig, model_path: str, train_file: str | None, tools
     t0 = time.perf_counter()
     model, tok = load_causal_lm(model_path)
     items = sft_items(train_file, config.questions)
-    trajs, expert = asyncio.run(acollect_expert([(it.id, it.question, list(it.golds)) for it in items], tools, tok,
-                                                agent_config, oracle=config.oracle))
+    logger.info("phase: expert episodes (%d training questions)", len(items))
+    trajs, expert = await acollect_expert([(it.id, it.question, list(it.golds)) for it in items], tools, tok,
+                                          agent_config, oracle=config.oracle)
     t1 = time.perf_counter()
-    losses = run_sft(model, trajs, config)
+    logger.info("phase: SFT (%d expert trajectories, %d epoch(s) of batches of %d)", len(trajs), config.epochs,
+                config.batch_size)
+    losses = await asyncio.to_thread(run_sft, model, trajs, config, progress)
     t2 = time.perf_counter()
     save_model(model, tok, out)
     stats = {"expert_episodes": expert.episodes, "expert_em": expert.em, "kept": expert.kept,
              "sft_steps": len(losses), "loss_first": losses[0], "loss_last": losses[-1],
              "time/expert_s": t1 - t0, "time/sft_s": t2 - t1, "time/total_s": time.perf_counter() - t0}
-    (out / "sft.json").write_text(json.dumps(stats, indent=1))
+    tmp = out / (MARKER + ".tmp")
+    tmp.write_text(json.dumps(stats, indent=1))
+    tmp.rename(out / MARKER)
     logger.info("SFT warm start: %s", stats)
     return out, stats
+
+
+def warm_start(config: SFTConfig, model_path: str, train_file: str | None, tools: dict[str, Any],
+               agent_config: Any, out: Path, progress: bool = False) -> tuple[Path, dict[str, Any]]:
+    """`awarm_start` from synchronous code (no event loop running)."""
+    return asyncio.run(awarm_start(config, model_path, train_file, tools, agent_config, out, progress))

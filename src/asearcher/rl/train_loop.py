@@ -13,7 +13,7 @@ under them) and the executor learns the new version. Components never refer back
 from __future__ import annotations
 
 import asyncio
-import json
+import dataclasses
 import logging
 import random
 import time
@@ -32,6 +32,7 @@ from asearcher.rl.checkpoint import latest_checkpoint, load_checkpoint, save_che
 from asearcher.rl.components import TrainComponents, build_components
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.executor import RolloutExecutor
+from asearcher.rl.held_out import aevaluate, load_summary
 from asearcher.rl.interfaces import WeightSync
 from asearcher.rl.metrics import MetricsSink, batch_metrics, rename_trainer_stats
 from asearcher.rl.report import write_report
@@ -144,26 +145,17 @@ class TrainLoop:
 
     async def _evaluate(self, name: str) -> dict[str, Any]:
         """Held-out evaluation with the `asearcher eval` runner and graders; summary saved under eval_<name>/."""
-        from asearcher.eval.metrics import summarize
-        from asearcher.eval.report import write_report as write_eval_report
-        from asearcher.eval.runner import RunOptions, arun_eval
-
-        out = self.run_dir / f"eval_{name}"
-        e = self.config.eval
         assert self.parts.eval_items is not None and self.parts.eval_agent_factory is not None
-        records = await arun_eval(self.parts.eval_items, self.parts.eval_agent_factory, out / "results.jsonl",
-                                  RunOptions(k=e.k, concurrency=e.concurrency, progress=self.progress))
-        summary = summarize(records, e.k)
-        write_eval_report(summary, records, out, {"weights": f"policy version {self.trainer.version}"})
-        (out / "eval_summary.json").write_text(json.dumps(summary, indent=1))
-        return summary
+        return await aevaluate(self.parts.eval_items, self.parts.eval_agent_factory, self.run_dir / f"eval_{name}",
+                               self.config, f"policy version {self.trainer.version}", self.progress)
 
     def _load_evals(self) -> dict[str, Any]:
+        """Finished evaluations of this run folder ("shipped" is written by the SFT stage, rl/sft_stage.py)."""
         evals = {}
-        for name in ("before", "after"):
-            p = self.run_dir / f"eval_{name}" / "eval_summary.json"
-            if p.is_file():
-                evals[name] = json.loads(p.read_text())
+        for name in ("shipped", "before", "after"):
+            summary = load_summary(self.run_dir / f"eval_{name}")
+            if summary is not None:
+                evals[name] = summary
         return evals
 
     # ---- the run ----------------------------------------------------------------------------
@@ -178,7 +170,9 @@ class TrainLoop:
         evals = self._load_evals()
         do_eval = c.eval.enabled and self.parts.eval_items is not None
         if do_eval and "before" not in evals and not resumed:
+            logger.info("phase: %s", "eval after SFT" if c.sft.enabled else "eval before RL")
             evals["before"] = await self._evaluate("before")
+        logger.info("phase: RL (steps %d -> %d)", self.step, c.total_steps)
         sink = MetricsSink(self.run_dir / "metrics.jsonl", c.tensorboard)
         bar = tqdm(total=c.total_steps, initial=self.step, desc="train", unit="step", disable=not self.progress)
         self.executor.start()
@@ -206,7 +200,9 @@ class TrainLoop:
             bar.close()
         self._checkpoint()
         if do_eval:
+            logger.info("phase: eval after RL")
             evals["after"] = await self._evaluate("after")
+        logger.info("phase: report")
         report = write_report(self.run_dir, evals, {"run": self.run_dir.name, "steps": self.step,
                                                     "policy version": self.trainer.version})
         return TrainResult(self.run_dir, self.step, self.trainer.version, report, evals)
@@ -223,12 +219,22 @@ def new_run_dir(config: TrainConfig) -> Path:
 
 async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool = False,
                  progress: bool = True, parts: TrainComponents | None = None) -> TrainResult:
-    """Build (unless given) the components and run; the library call behind `asearcher train`."""
+    """The library call behind `asearcher train`: with `sft.enabled` the warm start first (rl/sft_stage.py),
+    then build the components (unless given) and run the RL loop."""
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(config, run_dir / "config.yaml")
     logger.info("run folder: %s", run_dir)
+    if config.sft.enabled:
+        if parts is not None:
+            raise ValueError("sft.enabled: atrain runs the warm start and builds the components from its "
+                             "weights; given parts, run the warm start yourself (rl/sft_stage.py)")
+        from asearcher.rl.sft_stage import arun_sft_stage
+
+        # config.yaml keeps the starting model; the RL phase loads the warm-start folder.
+        config = dataclasses.replace(config, model=await arun_sft_stage(config, run_dir, progress))
+        logger.info("RL starts from the SFT weights in %s", config.model)
     parts = parts or build_components(config)
     try:
         return await TrainLoop(config, parts, run_dir, progress).arun(resume=resume)
