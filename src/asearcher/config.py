@@ -78,6 +78,12 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         raise UserError(f"{where}: expected true/false, got {value!r}")
     if tp is float and isinstance(value, int | float) and not isinstance(value, bool):
         return float(value)
+    if tp is float and isinstance(value, str):
+        # YAML 1.1 reads "3e-4" (no dot) as a string; a float field still means a number.
+        try:
+            return float(value)
+        except ValueError:
+            raise UserError(f"{where}: expected float, got {value!r}") from None
     if tp is int and isinstance(value, int) and not isinstance(value, bool):
         return value
     if tp is str and isinstance(value, str):
