@@ -12,6 +12,7 @@ everything waiting at once.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -84,6 +85,10 @@ class _ServiceState:
                                max_wait_ms=self.config.max_wait_ms)
         batcher.start()
         self.batcher, self.retriever = batcher, retriever
+        # Everything loaded so far lives as long as the server: move it out of the cyclic GC's
+        # generations so that full collections (the p99 latency spikes under load) stay short.
+        gc.collect()
+        gc.freeze()
         self.load_s = time.perf_counter() - start
         logger.info("index loaded and warmed in %.1f s: %s, %d passages", self.load_s, retriever.kind, len(retriever))
 
