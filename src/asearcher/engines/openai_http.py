@@ -142,24 +142,40 @@ class OpenAIEngine:
 
     async def _apost(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with bounded retries (exponential backoff) on transport errors and 5xx; a 4xx raises."""
-        url = self.base_url + path
-        delay = self.config.retry_backoff_s
-        for attempt in range(self.config.retries + 1):
-            try:
-                resp = await self._client.post(url, json=body)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code < 500:
-                    _raise_for_status(resp, path)
-                    return resp.json()
-                problem = f"HTTP {resp.status_code}: {_server_message(resp)}"
-            if attempt == self.config.retries:
-                raise HTTPEngineError(f"POST {url} failed after {attempt + 1} attempts; last: {problem}")
-            log.warning("POST %s: %s; retry %d/%d in %.1f s", url, problem, attempt + 1, self.config.retries, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        return await apost_json(self._client, self.base_url + path, body,
+                                retries=self.config.retries, backoff_s=self.config.retry_backoff_s)
+
+
+async def apost_json(
+    client: httpx.AsyncClient,
+    url: str,
+    body: dict[str, Any],
+    *,
+    retries: int,
+    backoff_s: float,
+    exhausted: type[HTTPEngineError] = HTTPEngineError,
+) -> dict[str, Any]:
+    """POST JSON to a model server: bounded retries with exponential backoff on transport errors and
+    5xx (then `exhausted` is raised); a 4xx raises HTTPEngineError with the server's message, unretried.
+    Shared by every HTTP engine so they cannot drift in what they retry."""
+    delay = backoff_s
+    for attempt in range(retries + 1):
+        try:
+            resp = await client.post(url, json=body)
+        except httpx.TransportError as exc:
+            problem = f"{type(exc).__name__}: {exc}"
+        else:
+            if resp.status_code < 400:
+                return resp.json() if resp.content else {}
+            if resp.status_code < 500:
+                _raise_for_status(resp, url)
+            problem = f"HTTP {resp.status_code}: {_server_message(resp)}"
+        if attempt == retries:
+            raise exhausted(f"POST {url} failed after {attempt + 1} attempts; last: {problem}")
+        log.warning("POST %s: %s; retry %d/%d in %.1f s", url, problem, attempt + 1, retries, delay)
+        await asyncio.sleep(delay)
+        delay *= 2
+    raise AssertionError("unreachable")
 
 
 def _raise_for_status(resp: httpx.Response, path: str) -> None:

@@ -14,16 +14,16 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
 
 from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
-from asearcher.engines.openai_http import HTTPEngineError
+from asearcher.engines.openai_http import HTTPEngineError, apost_json
 
 log = logging.getLogger(__name__)
 
@@ -244,25 +244,8 @@ class ResumableRemoteEngine:
     async def _apost(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST JSON with bounded retries on transport errors and 5xx (EngineUnavailable after); a 4xx
         raises HTTPEngineError with the server's message."""
-        url = self.base_url + path
-        delay = self.config.retry_backoff_s
-        for attempt in range(self.config.retries + 1):
-            try:
-                resp = await self.client.post(url, json=body)
-            except httpx.TransportError as exc:
-                problem = f"{type(exc).__name__}: {exc}"
-            else:
-                if resp.status_code < 400:
-                    return resp.json() if resp.content else {}
-                if resp.status_code < 500:
-                    raise HTTPEngineError(f"POST {url}: HTTP {resp.status_code}: {resp.text[:500]}")
-                problem = f"HTTP {resp.status_code}: {resp.text[:500]}"
-            if attempt == self.config.retries:
-                raise EngineUnavailable(f"POST {url} failed after {attempt + 1} attempts; last: {problem}")
-            log.warning("POST %s: %s; retry %d/%d in %.1f s", url, problem, attempt + 1, self.config.retries, delay)
-            await asyncio.sleep(delay)
-            delay *= 2
-        raise AssertionError("unreachable")
+        return await apost_json(self.client, self.base_url + path, body, retries=self.config.retries,
+                                backoff_s=self.config.retry_backoff_s, exhausted=EngineUnavailable)
 
     async def ahealth(self) -> bool:
         """Whether the server answers its health endpoint (GET /health, 200)."""
