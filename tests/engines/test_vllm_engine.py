@@ -13,7 +13,7 @@ import zlib
 import pytest
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
 
 from asearcher.api import GenRequest
 from asearcher.engines.byte_tokenizer import ByteTokenizer
@@ -74,6 +74,11 @@ class FakeVLLM:
         async def set_version(req: Request):
             self.version = (await req.json())["new_version"]
             return {"success": True, "new_version": self.version}
+
+        @app.get("/metrics")
+        async def metrics():
+            # vLLM's Prometheus gauge; the fake's stream count lags a client disconnect as vLLM's does.
+            return PlainTextResponse(f'vllm:num_requests_running{{model_name="tiny"}} {float(self.streams_open)}\n')
 
         @app.get("/weight_info")
         async def info():

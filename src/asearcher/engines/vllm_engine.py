@@ -218,7 +218,30 @@ class VLLMEngine(ResumableRemoteEngine):
         if call.task is not None:
             call.task.cancel()
 
+    async def _await_server_idle(self, timeout_s: float = 5.0) -> None:
+        """Wait until vLLM reports no running request (Prometheus `vllm:num_requests_running`).
+
+        Closing our streams aborts our requests, but the server notices a disconnect only at its next
+        step; loading weights before then would overlap the last old-weight steps. Bounded: a shared
+        server busy with other clients' requests, or one without /metrics, does not block the update.
+        """
+        deadline = time.perf_counter() + timeout_s
+        while time.perf_counter() < deadline:
+            try:
+                resp = await self.client.get(self.base_url + "/metrics", timeout=2.0)
+            except httpx.HTTPError:
+                return
+            if resp.status_code != 200:
+                return
+            running = [float(line.rsplit(" ", 1)[1]) for line in resp.text.splitlines()
+                       if line.startswith("vllm:num_requests_running")]
+            if not running or sum(running) == 0:
+                return
+            await asyncio.sleep(0.02)
+        log.info("%s: server still reports running requests after %.0f s; loading anyway", self, timeout_s)
+
     async def _aload_weights(self, source: str | Path, version: int) -> None:
+        await self._await_server_idle()
         data = await self._apost(
             "/collective_rpc", {"method": "update_weights_from_path", "args": [str(source)]}
         )
