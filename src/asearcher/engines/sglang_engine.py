@@ -12,7 +12,8 @@ are of the T = 1 distribution): do not set it for RL at T != 1.
 Interrupts use `/abort_request` with the `rid` of each of our requests: SGLang answers an aborted `/generate`
 with its partial output and finish type "abort". Weight updates: `/update_weights_from_disk`
 (`model_path`, `weight_version`), or the NCCL path `/init_weights_update_group` +
-`/update_weights_from_distributed` (the trainer-side broadcast is not part of this module).
+`/update_weights_from_distributed`, driven by `aupdate_weights(stream, version)` with the trainer-side
+broadcast of rl/nccl_sync.py.
 `/pause_generation` and `/continue_generation` are exposed for callers that pause a server by hand.
 """
 
@@ -25,6 +26,7 @@ from typing import Any, Literal
 
 from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.remote import Call, Chunk, ResumableRemoteEngine
+from asearcher.engines.weight_stream import TensorMeta, WeightStream
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,7 @@ class SGLangEngine(ResumableRemoteEngine):
     """
 
     kind = "sglang"
+    _weight_group = "weight_update_group"  # SGLang's default; set by `ainit_weights_update_group`
 
     async def _agenerate_chunk(self, call: Call, ids: list[int], budget: int, request: GenRequest) -> Chunk:
         sampling: dict[str, Any] = {
@@ -73,13 +76,49 @@ class SGLangEngine(ResumableRemoteEngine):
         if call.chunk_rid:
             await self._apost("/abort_request", {"rid": call.chunk_rid})
 
-    async def _aload_weights(self, source: str | Path, version: int) -> None:
+    async def _aload_weights(self, source: str | Path | WeightStream, version: int) -> None:
+        if isinstance(source, WeightStream):  # a collective transfer from the trainer (NCCL)
+            await source.areceive(self, version)
+            return
         data = await self._apost(
             "/update_weights_from_disk", {"model_path": str(source), "weight_version": str(version)}
         )
         _check_success(data, "/update_weights_from_disk")
 
-    # ---- NCCL path and manual pausing (client calls; the trainer-side broadcast comes later) ----
+    # ---- collective weight transfer (driven by rl/nccl_sync.NcclWeightSync) ----------------------
+
+    weight_wire = "per_tensor"  # SGLang receives one broadcast per tensor, in the order of `names`
+
+    async def ainit_weight_group(
+        self, master_address: str, master_port: int, rank_offset: int, world_size: int, *,
+        backend: str = "nccl", group_name: str = "asearcher_weights", timeout_s: float = 600.0,
+    ) -> int:
+        """`ainit_weights_update_group` under the sync's common name; returns 0 (SGLang does not say how
+        many ranks joined: its tensor-parallel size is configured on the sync)."""
+        await self.ainit_weights_update_group(master_address, master_port, rank_offset, world_size,
+                                              group_name=group_name, backend=backend)
+        return 0
+
+    async def areceive_weight_chunk(self, index: int, metas: list[TensorMeta], last: bool, version: int) -> None:
+        """POST one chunk's names/dtypes/shapes; SGLang loads each tensor as it arrives. Only the last
+        chunk flushes the cache and sets `weight_version`, so the server reports the new version only
+        once every chunk is in. (SGLang has no staging: a transfer that fails mid-way leaves the
+        server's weights mixed under the old version label; the engine's version stays old and a
+        router keeps the server out of rotation until an update succeeds.)"""
+        body: dict[str, Any] = {"names": [m.name for m in metas], "dtypes": [m.dtype for m in metas],
+                                "shapes": [list(m.shape) for m in metas], "group_name": self._weight_group,
+                                "flush_cache": last}
+        if last:
+            body["weight_version"] = str(version)
+        _check_success(await self._apost("/update_weights_from_distributed", body), "/update_weights_from_distributed")
+
+    async def acommit_weight_update(self, n_chunks: int, version: int) -> None:
+        """Nothing to do: the last chunk's call loaded it and set the version."""
+
+    async def aabort_weight_update(self) -> None:
+        """Nothing to undo on SGLang (see `areceive_weight_chunk`)."""
+
+    # ---- NCCL group set-up and manual pausing ----
 
     async def ainit_weights_update_group(
         self, master_address: str, master_port: int, rank_offset: int, world_size: int,
@@ -87,6 +126,7 @@ class SGLangEngine(ResumableRemoteEngine):
     ) -> None:
         """Ask the server to join the trainer's process group (the trainer is rank 0; the server's
         ranks start at `rank_offset`)."""
+        self._weight_group = group_name
         data = await self._apost("/init_weights_update_group", {
             "master_address": master_address, "master_port": master_port, "rank_offset": rank_offset,
             "world_size": world_size, "group_name": group_name, "backend": backend,

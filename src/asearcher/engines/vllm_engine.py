@@ -15,7 +15,9 @@ Weight updates need the server launched with `VLLM_SERVER_DEV_MODE=1` (for `/col
 asearcher.engines.vllm_ext.WeightUpdateExtension`: `aupdate_weights(path, version)` interrupts
 generations in flight, has every worker load the safetensors at `path` in place, drops the prefix
 cache (its KV belongs to the old weights), records the version on the server, and resubmits the
-interrupted generations (prompt + partial output) under the new weights.
+interrupted generations (prompt + partial output) under the new weights. `aupdate_weights(stream,
+version)` with a `WeightStream` (rl/nccl_sync.py) receives the weights over NCCL from the trainer
+instead, in chunks staged by the extension and loaded only when all arrived.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.openai_http import HTTPEngineError
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
+from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
 
 log = logging.getLogger(__name__)
 
@@ -240,19 +243,52 @@ class VLLMEngine(ResumableRemoteEngine):
             await asyncio.sleep(0.02)
         log.info("%s: server still reports running requests after %.0f s; loading anyway", self, timeout_s)
 
-    async def _aload_weights(self, source: str | Path, version: int) -> None:
+    async def _aload_weights(self, source: str | Path | WeightStream, version: int) -> None:
         await self._await_server_idle()
-        data = await self._apost(
-            "/collective_rpc", {"method": "update_weights_from_path", "args": [str(source)]}
-        )
-        failures = [r for r in data.get("results", []) if not (isinstance(r, dict) and r.get("ok"))]
-        if failures or not data.get("results"):
-            raise RuntimeError(f"vLLM workers failed to load {str(source)!r}: {failures or data}")
+        if isinstance(source, WeightStream):  # a collective transfer from the trainer (NCCL / gloo)
+            await source.areceive(self, version)
+        else:
+            await self._arpc("update_weights_from_path", str(source))
         # Cached prefixes hold KV computed by the old weights; resumed requests must not reuse them.
         reset = await self._apost("/reset_prefix_cache", {})
         if reset and reset.get("success") is False:
             raise RuntimeError("vLLM could not reset its prefix cache after the weight update")
         await self._apost("/update_weight_version", {"new_version": str(version)})
+
+    async def _arpc(self, method: str, *args: str) -> list[dict[str, Any]]:
+        """Call `method` of the worker extension on every worker; their results (raises unless all ok)."""
+        data = await self._apost("/collective_rpc", {"method": method, "args": list(args)})
+        results = data.get("results") or []
+        failures = [r for r in results if not (isinstance(r, dict) and r.get("ok"))]
+        if failures or not results:
+            raise RuntimeError(f"vLLM workers failed {method}{args!r}: {failures or data}")
+        return results
+
+    # ---- collective weight transfer (driven by rl/nccl_sync.NcclWeightSync) ----------------------
+
+    weight_wire = "bucket"  # one packed broadcast per chunk (engines/weight_stream.py)
+
+    async def ainit_weight_group(
+        self, master_address: str, master_port: int, rank_offset: int, world_size: int, *,
+        backend: str = "nccl", group_name: str = "asearcher_weights", timeout_s: float = 600.0,
+    ) -> int:
+        """Have every worker join the trainer's weight-update group; returns the number of ranks joined."""
+        results = await self._arpc("init_weight_update_group", master_address, str(master_port), str(rank_offset),
+                                   str(world_size), backend, group_name, str(timeout_s))
+        return len(results)
+
+    async def areceive_weight_chunk(self, index: int, metas: list[TensorMeta], last: bool, version: int) -> None:
+        """Every worker receives chunk `index` into staging (the model is unchanged until the commit)."""
+        await self._arpc("receive_weight_chunk", str(index), metas_to_json(metas))
+
+    async def acommit_weight_update(self, n_chunks: int, version: int) -> None:
+        """Load the staged chunks (all `n_chunks` must have arrived). `_aload_weights` then resets the
+        prefix cache and records `version` on the server."""
+        await self._arpc("commit_weight_update", str(n_chunks))
+
+    async def aabort_weight_update(self) -> None:
+        """Drop the staged chunks of a failed transfer; the served weights are unchanged."""
+        await self._arpc("abort_weight_update")
 
     async def aserver_version(self) -> str | None:
         """The weight version the server reports (GET /weight_info, dev mode)."""

@@ -3,17 +3,20 @@ called on every worker through `collective_rpc` (HTTP: POST /collective_rpc in d
 string arguments only, hence the JSON-string parameters).
 
 The weights are loaded with the model's own `load_weights` (HF checkpoint names in, vLLM's fused
-layouts out), in place: the model object, its KV-cache layout and CUDA graphs stay valid.
+layouts out), in place: the model object, its KV-cache layout and CUDA graphs stay valid. They come
+from a safetensors path, or from the trainer over a process group (NCCL on GPUs, gloo in CPU tests):
+chunks are staged and loaded only at the commit, so an interrupted transfer changes nothing.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from asearcher.engines.weight_stream import WeightReceiver, destroy_weight_group, init_weight_group, metas_from_json
 
 log = logging.getLogger(__name__)
 
@@ -41,47 +44,66 @@ class WeightUpdateExtension:
     def update_weights_from_path(self, path: str) -> dict[str, Any]:
         """Load every tensor of the safetensors file / model folder at `path` into the running model."""
         start = time.perf_counter()
-        tensors = _iter_tensors(_safetensors_files(path))
-        reload = getattr(self, "reload_weights", None)
-        if reload is not None:
-            # vLLM >= 0.2x: in-place reload that re-runs the kernel-format processing (the CPU backend
-            # repacks linear weights after loading, so a bare `load_weights` finds empty parameters).
-            reload(weights_iterator=tensors, is_checkpoint_format=True)
-        else:  # older vLLM (GPU): the model's own loader copies into the existing parameters
-            self.model_runner.model.load_weights(weights=tensors)  # type: ignore[attr-defined]
+        self._asearcher_load(_iter_tensors(_safetensors_files(path)))
         seconds = time.perf_counter() - start
         log.info("loaded weights from %s in %.2f s", path, seconds)
         return {"ok": True, "seconds": seconds}
 
-    def init_weight_update_group(
-        self, master_address: str, master_port: str, rank_offset: str, world_size: str
-    ) -> dict[str, Any]:
-        """Join the trainer's NCCL group (trainer = rank 0; this worker = rank_offset + its rank).
-        GPU only; the trainer-side broadcast is not part of this package yet."""
-        from vllm.distributed.device_communicators.pynccl import PyNcclCommunicator
-        from vllm.distributed.parallel_state import get_world_group
-        from vllm.distributed.utils import StatelessProcessGroup
+    def _asearcher_load(self, tensors: Iterable[tuple[str, Any]]) -> None:
+        reload = getattr(self, "reload_weights", None)
+        if reload is not None:
+            # vLLM >= 0.2x: in-place reload that re-runs the kernel-format processing (the CPU backend
+            # repacks linear weights after loading, so a bare `load_weights` finds empty parameters).
+            reload(weights_iterator=iter(tensors), is_checkpoint_format=True)
+        else:  # older vLLM (GPU): the model's own loader copies into the existing parameters
+            self.model_runner.model.load_weights(weights=tensors)  # type: ignore[attr-defined]
 
-        rank = int(rank_offset) + get_world_group().rank
-        group = StatelessProcessGroup.create(
-            host=master_address, port=int(master_port), rank=rank, world_size=int(world_size)
-        )
-        self._asearcher_nccl = PyNcclCommunicator(group, device=self.device)  # type: ignore[attr-defined]
+    # ---- collective transfer from the trainer (rl/nccl_sync.NcclWeightSync) ----------------------
+
+    def init_weight_update_group(
+        self, master_address: str, master_port: str, rank_offset: str, world_size: str,
+        backend: str = "nccl", group_name: str = "asearcher_weights", timeout_s: str = "600",
+        staging: str = "cpu",
+    ) -> dict[str, Any]:
+        """Join the trainer's weight-update group as rank `rank_offset` + this worker's rank in its
+        server (the trainer is rank 0). Blocks until every rank joined. A previous group is left first.
+        `staging`: where received chunks wait until the commit ("cpu", or "device" for speed when the
+        accelerator has room for a second copy of the weights)."""
+        old = getattr(self, "_asearcher_receiver", None)
+        if old is not None:
+            self._asearcher_receiver = None
+            destroy_weight_group(old.group)
+        rank = int(rank_offset) + int(getattr(self, "rank", 0))
+        group = init_weight_group(backend, master_address, int(master_port), rank, int(world_size), group_name,
+                                  float(timeout_s))
+        device = self.device  # type: ignore[attr-defined]
+        self._asearcher_receiver = WeightReceiver(group, device, device if staging == "device" else "cpu")
+        log.info("joined weight-update group %s as rank %d of %s (%s)", group_name, rank, world_size, backend)
         return {"ok": True, "rank": rank}
 
-    def update_weights_from_nccl(self, meta_json: str) -> dict[str, Any]:
-        """Receive tensors broadcast by rank 0, in the order of `meta_json` ([[name, dtype, shape], ...]),
-        and load them into the model."""
-        import torch
+    def _receiver(self) -> WeightReceiver:
+        receiver = getattr(self, "_asearcher_receiver", None)
+        if receiver is None:
+            raise RuntimeError("init_weight_update_group must be called before receiving weights")
+        return receiver
 
-        comm = getattr(self, "_asearcher_nccl", None)
-        if comm is None:
-            raise RuntimeError("init_weight_update_group must be called before update_weights_from_nccl")
-        model = self.model_runner.model  # type: ignore[attr-defined]
-        count = 0
-        for name, dtype, shape in json.loads(meta_json):
-            tensor = torch.empty(shape, dtype=getattr(torch, dtype), device=self.device)  # type: ignore[attr-defined]
-            comm.broadcast(tensor, src=0, stream=torch.cuda.current_stream())
-            model.load_weights(weights=[(name, tensor)])
-            count += 1
+    def receive_weight_chunk(self, index: str, metas_json: str) -> dict[str, Any]:
+        """Receive chunk `index`, whose tensors are `metas_json` ([[name, dtype, shape], ...]), from
+        rank 0's broadcast into staging; the model is not touched yet."""
+        count = self._receiver().receive(int(index), metas_from_json(metas_json))
         return {"ok": True, "tensors": count}
+
+    def commit_weight_update(self, n_chunks: str) -> dict[str, Any]:
+        """Load the staged tensors into the model, if all `n_chunks` chunks arrived (else raise and
+        load nothing)."""
+        start = time.perf_counter()
+        tensors = self._receiver().take(int(n_chunks))
+        self._asearcher_load(tensors)
+        return {"ok": True, "tensors": len(tensors), "seconds": time.perf_counter() - start}
+
+    def abort_weight_update(self) -> dict[str, Any]:
+        """Drop the staged chunks of an unfinished transfer (the model keeps its weights)."""
+        receiver = getattr(self, "_asearcher_receiver", None)
+        if receiver is not None:
+            receiver.abort()
+        return {"ok": True}
