@@ -12,12 +12,20 @@ from asearcher.config import cfg
 class EngineConfig:
     """How to build an inference engine; the model itself is named by the engine spec (path / URL)."""
 
-    backend: Literal["auto", "transformers", "llamacpp"] = cfg(
+    backend: Literal["auto", "transformers", "llamacpp", "vllm", "sglang"] = cfg(
         "auto",
         "Backend for a local model: 'transformers' (in-process, exact logprobs, trainable weights), "
         "'llamacpp' (xllamacpp server, GGUF only, faster on CPU) or 'auto' (llamacpp for the embedded "
-        "default model, transformers for other paths).",
+        "default model, transformers for other paths). Rollout servers: 'vllm' / 'sglang' (token-in/out, "
+        "updatable weights) at engine.servers, or a vLLM server started here with engine.launch.",
     )
+    servers: list[str] = cfg(
+        [], "backend vllm/sglang: server URLs (http://host:port); more than one = a RoutedEngine (one server "
+        "per trajectory, least-loaded placement, failover). Empty: the engine spec if it is a URL.")
+    launch: bool = cfg(False, "backend vllm with a model folder and no servers: start one vLLM server for it on "
+                       "127.0.0.1 (stopped by the engine's aclose).")
+    launch_python: str = cfg("", "launch: interpreter that has vLLM (empty: this one).")
+    launch_args: list[str] = cfg([], "launch: extra vLLM server flags, e.g. ['--max-model-len', '32768'].")
     device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["float32", "bfloat16", "float16"] = cfg("float32", "Weight dtype of the in-process engine.")
     max_batch_size: int = cfg(8, "Most sequences the in-process engine decodes together in one step.")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from asearcher.api.engine import InferenceEngine
@@ -15,6 +17,7 @@ log = logging.getLogger(__name__)
 # Measured in docs/engines.md: llama.cpp is the faster CPU backend for the embedded model; the RL
 # trainer builds a TransformersEngine itself (it needs trainable weights and exact logprobs).
 DEFAULT_EMBEDDED_BACKEND = "llamacpp"
+REMOTE_BACKENDS = ("vllm", "sglang")
 
 
 def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> InferenceEngine:
@@ -24,9 +27,14 @@ def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> Infe
     - "http://..." / "https://...": an OpenAI-compatible server (`OpenAIEngine`);
     - a model folder or .gguf file: in-process `TransformersEngine` (a .gguf with backend=llamacpp:
       a local llama.cpp server).
+    With backend 'vllm' / 'sglang': rollout servers (`VLLMEngine` / `SGLangEngine`) at `config.servers`
+    (or at `spec` when it is a URL), routed by a `RoutedEngine` when there are several; `spec`, when a
+    model folder, gives the tokenizer (and the model a `launch`ed vLLM server serves).
     Anything else is a UserError naming the value.
     """
     config = config or EngineConfig()
+    if config.backend in REMOTE_BACKENDS:
+        return _remote(spec, config)
     path = check_engine_spec(spec, config)
     if path is None:
         from asearcher.engines.openai_http import OpenAIEngine
@@ -50,17 +58,14 @@ def check_engine_spec(spec: str | None, config: EngineConfig | None = None) -> P
     that is neither, or backend 'llamacpp' with a model that is not a .gguf file.
     """
     config = config or EngineConfig()
+    if config.backend in REMOTE_BACKENDS:
+        return _check_remote(spec, config)
     if spec is None:
         from asearcher.engines.embedded import embedded_model_path
 
         path = embedded_model_path()
     elif spec.startswith(("http://", "https://")):
-        try:
-            host = urlsplit(spec).hostname
-        except ValueError as e:
-            raise UserError(f"engine {spec!r}: malformed URL ({e})") from None
-        if not host:
-            raise UserError(f"engine {spec!r}: the URL has no host (expected e.g. http://127.0.0.1:8000/v1)")
+        _check_url(spec)
         return None
     else:
         path = Path(spec).expanduser()
@@ -85,3 +90,67 @@ def _local(path: Path, backend: str, config: EngineConfig) -> InferenceEngine:
     from asearcher.engines.transformers_engine import TransformersEngine
 
     return TransformersEngine.from_path(path, config)
+
+
+def _check_url(url: str, what: str = "engine") -> None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError as e:
+        raise UserError(f"{what} {url!r}: malformed URL ({e})") from None
+    if not url.startswith(("http://", "https://")):
+        raise UserError(f"{what} {url!r}: expected an http(s) URL, e.g. http://127.0.0.1:8000")
+    if not host:
+        raise UserError(f"{what} {url!r}: the URL has no host (expected e.g. http://127.0.0.1:8000/v1)")
+
+
+def _check_remote(spec: str | None, config: EngineConfig) -> Path | None:
+    """The model folder (tokenizer) of a vllm/sglang engine, or None; UserErrors for what cannot work."""
+    for url in config.servers:
+        _check_url(url, "engine.servers entry")
+    is_url = spec is not None and spec.startswith(("http://", "https://"))
+    if is_url:
+        _check_url(spec)  # type: ignore[arg-type]
+    path = None if (spec is None or is_url) else Path(spec).expanduser()
+    if path is not None and not path.is_dir():
+        raise UserError(f"engine {spec!r}: backend {config.backend!r} needs a model folder (for the tokenizer) or "
+                        "a server URL" + ("" if path.exists() else " (no such path)"))
+    if config.launch and (config.servers or is_url):
+        raise UserError("engine.launch=true starts its own server: leave engine.servers empty and give a model folder")
+    if config.launch and config.backend != "vllm":
+        raise UserError("engine.launch=true starts vLLM servers only; start SGLang servers yourself (docs/runbook.md)")
+    if not config.servers and not is_url:
+        if config.launch and path is not None:
+            return path
+        hint = " or engine.launch=true with a model folder" if config.backend == "vllm" else ""
+        raise UserError(f"engine.backend={config.backend!r} needs engine.servers (URLs) or a server URL as the "
+                        f"engine{hint}")
+    return path
+
+
+def _remote(spec: str | None, config: EngineConfig) -> InferenceEngine:
+    """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one launched vLLM server."""
+    path = _check_remote(spec, config)
+    tokenizer = None
+    if path is not None:
+        from asearcher.engines.embedded import load_tokenizer
+
+        tokenizer = load_tokenizer(path)
+    urls = list(config.servers) or ([spec] if path is None else [])
+    if config.backend == "sglang":
+        from asearcher.engines.sglang_engine import SGLangEngine
+
+        engines: list[Any] = [SGLangEngine(u, config, tokenizer) for u in urls]
+    else:
+        from asearcher.engines.vllm_engine import VLLMEngine, VLLMServer
+
+        if not urls:  # launch (checked above)
+            server = VLLMServer(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
+                                extra_args=config.launch_args).start()
+            return VLLMEngine(server.url, config, tokenizer, owned_server=server)
+        engines = [VLLMEngine(u, config, tokenizer) for u in urls]
+    if len(engines) == 1:
+        return engines[0]
+    from asearcher.engines.router import RoutedEngine
+
+    return RoutedEngine(engines)
+

@@ -141,14 +141,24 @@ class VLLMEngine(ResumableRemoteEngine):
         base_url: the server's URL.
         config: model name (`model`, empty: ask /v1/models), timeouts, retries (`EngineConfig`).
         tokenizer: an `api.Tokenizer`, to render `messages` and decode ids (`text == decode(ids)`).
+        owned_server: a `VLLMServer` this engine started and stops in `aclose` (engines/factory.py's
+            `engine.launch`).
     """
 
     kind = "vllm"
 
-    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
+    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
+                 owned_server: VLLMServer | None = None) -> None:
         root = base_url.rstrip("/")
         super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer)
         self.model = self.config.model
+        self.owned_server = owned_server
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections (and stop the server if this engine launched it)."""
+        await super().aclose()
+        if self.owned_server is not None:
+            self.owned_server.stop()
 
     async def _amodel(self) -> str:
         if not self.model:
