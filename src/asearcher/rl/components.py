@@ -103,15 +103,13 @@ def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[N
 
 def build_components(config: TrainConfig) -> TrainComponents:
     """Load the model twice over (trainer copy + engine copy), tools, data, reward and agent factories."""
-    from asearcher.agent.factory import make_agent
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
-    from asearcher.rl.held_out import eval_setup
-    from asearcher.tools import aclose_tools
-    from asearcher.tools.factory import make_tools
 
     if config.cluster.backend != "local":
-        raise UserError(f"cluster.backend={config.cluster.backend!r} is not implemented yet (scale-out); use 'local'")
+        # atrain sends backend=ray to rl/ray_launcher.py, which builds these parts inside its actors.
+        raise UserError(f"build_components builds one process's parts; cluster.backend={config.cluster.backend!r} "
+                        "runs through atrain (asearcher train)")
     path = config.model or str(embedded_model_path())
     engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
     trainer_model = copy.deepcopy(engine_model).to(_trainer_dtype(config.trainer_dtype))  # separate weights
@@ -119,6 +117,20 @@ def build_components(config: TrainConfig) -> TrainComponents:
         trainer_model = apply_lora(trainer_model, config.lora)
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
                                 seed=config.engine.seed)
+    parts = build_rollout_parts(config, engine, trainer_model)
+    parts.closers.append(engine.aclose)
+    return parts
+
+
+def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_model: Any = None) -> TrainComponents:
+    """Everything around a given engine: tools, data, reward, agent factories, held-out set (no model loading;
+    the Ray launcher's rollout actor calls this with an engine that talks to engine actors). The caller
+    closes `engine` itself."""
+    from asearcher.agent.factory import make_agent
+    from asearcher.rl.held_out import eval_setup
+    from asearcher.tools import aclose_tools
+    from asearcher.tools.factory import make_tools
+
     tools = make_tools(config.retriever or None, config.tools)
     data = TrainData.load(config.data.train, config.data.data_root, config.data.epochs, config.data.shuffle,
                           config.data.seed, config.data.limit)
@@ -135,4 +147,4 @@ def build_components(config: TrainConfig) -> TrainComponents:
         await aclose_tools(tools)
 
     return TrainComponents(trainer_model, engine, agent_factory, make_reward_fn(config.rollout, judge), data,
-                           eval_items, eval_factory, closers=[close_tools, *closers, engine.aclose])
+                           eval_items, eval_factory, closers=[close_tools, *closers])

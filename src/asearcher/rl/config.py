@@ -115,13 +115,54 @@ class CheckpointConfig:
 
 @dataclass
 class ClusterConfig:
-    """Where the run's processes go. Only 'local' (one process) runs today; the others are the scale-out design."""
+    """Where the run's processes go: 'local' = everything in this process (the default, no Ray needed);
+    'ray' = engines, rollout executor and trainer as Ray actors placed from the keys below
+    (rl/placement.py, rl/ray_launcher.py, docs/scale-out.md); 'slurm' = start Ray inside the
+    allocation, then run with backend=ray and the head's address."""
 
-    backend: Literal["local", "slurm", "ray"] = cfg("local", "Launcher: local (this process), slurm or ray.")
-    n_nodes: int = cfg(1, "Nodes.")
+    backend: Literal["local", "slurm", "ray"] = cfg(
+        "local", "Launcher: local (this process, no Ray), ray (Ray actors; pip install asearcher[ray]) or slurm "
+        "(start Ray inside the allocation, then backend=ray with cluster.ray_address; see docs/scale-out.md).")
+    ray_address: str = cfg("", "backend=ray: the cluster to join ('auto' = the one `ray start` runs on this node, or "
+                           "the head's HOST:PORT); empty = start a private Ray on this machine for the run.")
+    n_nodes: int = cfg(1, "Nodes (checked against cluster.allocation).")
     gpus_per_node: int = cfg(0, "GPUs per node (0 on CPU).")
-    allocation: str = cfg("", "How GPUs split between rollout engines and the trainer, AReaL style "
-                          "(e.g. 'sglang.d24p1t1+d8p1t1'); empty = one process.")
+    allocation: str = cfg("", "GPU split AReaL style, '<server>.d<D>p<P>t<T>+d<D>p<P>t<T>': generation by D "
+                          "vllm/sglang servers of P x T GPUs (pipeline x tensor parallel), then D x P x T trainer "
+                          "GPUs, e.g. 'vllm.d6p1t1+d1p1t1'; empty = CPU actors (cluster.engines transformers "
+                          "engines).")
+    engines: int = cfg(1, "backend=ray without allocation: engine actors (in-process transformers engines), "
+                       "routed per trajectory.")
+    engine_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per engine actor (fractions allowed).")
+    trainer_cpus: float = cfg(1.0, "backend=ray: CPUs reserved for the trainer actor.")
+    rollout_cpus: float = cfg(1.0, "backend=ray: CPUs reserved for the rollout actor (executor, agents, tools, "
+                              "orchestrator).")
+    retrieval_server: bool = cfg(False, "backend=ray: serve the retriever (an index folder or the embedded BM25) "
+                                 "over HTTP from its own actor; the tools query it.")
+    retrieval_cpus: float = cfg(1.0, "backend=ray with retrieval_server: CPUs reserved for it.")
+    num_cpus: int = cfg(0, "Private Ray only (empty ray_address): logical CPUs it offers; 0 = max(os.cpu_count(), "
+                        "what the actors reserve).")
+    object_store_mb: int = cfg(500, "Private Ray only: object-store size in MB (Ray's default reserves ~30% of RAM "
+                               "as shared memory; trajectories and stats are small, weights go through disk).")
+
+    def validate(self) -> None:
+        if self.n_nodes < 1 or self.gpus_per_node < 0:
+            raise UserError(f"cluster.n_nodes must be >= 1 and cluster.gpus_per_node >= 0, got {self.n_nodes}, "
+                            f"{self.gpus_per_node}")
+        if self.engines < 1:
+            raise UserError(f"cluster.engines must be >= 1, got {self.engines}")
+        for name in ("engine_cpus", "trainer_cpus", "rollout_cpus", "retrieval_cpus"):
+            if getattr(self, name) < 0:
+                raise UserError(f"cluster.{name} must be >= 0, got {getattr(self, name)}")
+        if self.num_cpus < 0:
+            raise UserError(f"cluster.num_cpus must be >= 0, got {self.num_cpus}")
+        if self.object_store_mb < 100:
+            raise UserError(f"cluster.object_store_mb must be >= 100 (Ray's minimum is ~75 MB), got "
+                            f"{self.object_store_mb}")
+        if self.allocation:
+            from asearcher.rl.placement import parse_allocation
+
+            parse_allocation(self.allocation)  # syntax only; the GPU totals are checked when Ray is launched
 
 
 @dataclass

@@ -27,8 +27,9 @@ import torch
 from tqdm import tqdm
 
 from asearcher.config import save_config
+from asearcher.errors import UserError
 from asearcher.rl.advantages import compute_advantages
-from asearcher.rl.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from asearcher.rl.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
 from asearcher.rl.components import TrainComponents, build_components
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.executor import RolloutExecutor
@@ -67,18 +68,21 @@ class TrainResult:
 class TrainLoop:
     """One run: `await TrainLoop(config, parts, run_dir).arun(resume=...)`."""
 
-    def __init__(self, config: TrainConfig, parts: TrainComponents, run_dir: Path, progress: bool = True) -> None:
+    def __init__(self, config: TrainConfig, parts: TrainComponents, run_dir: Path, progress: bool = True,
+                 trainer: Any = None, sync: WeightSync | None = None) -> None:
+        """`trainer` / `sync` replace the in-process Trainer and the configured WeightSync (the Ray launcher
+        passes a trainer living in another process; rl/ray_clients.py)."""
         self.config = config
         self.parts = parts
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.step = 0
-        self.trainer = Trainer(parts.trainer_model, config.trainer)
+        self.trainer = trainer if trainer is not None else Trainer(parts.trainer_model, config.trainer)
         r = config.rollout
         self.controller = StalenessController(r.batch_size, r.max_staleness, r.max_concurrent)
         self.executor = RolloutExecutor(parts.agent_factory, parts.data, parts.reward_fn, self.controller, r,
                                         config.filter)
-        self.sync = make_weight_sync(config, self.run_dir)
+        self.sync = sync if sync is not None else make_weight_sync(config, self.run_dir)
 
     # ---- pieces ---------------------------------------------------------------------------
 
@@ -92,14 +96,23 @@ class TrainLoop:
     def _checkpoint(self) -> None:
         state = {"version": self.trainer.version, "data": self.parts.data.state_dict(),
                  "executor": self.executor.state_dict()}
+        self._save_checkpoint(state)
+
+    def _save_checkpoint(self, state: dict[str, Any]) -> None:
+        """Write the trainer's weights and optimizer with `state` and the buffer (overridden where the
+        trainer lives in another process)."""
         save_checkpoint(self.run_dir, self.step, self.trainer.model, self.trainer.optimizer, state,
                         self.executor.buffer, self.config.checkpoint.keep_last)
+
+    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
+        """Load weights and optimizer into the trainer; the checkpoint's state and buffer."""
+        return load_checkpoint(ckpt_dir, self.trainer.model, self.trainer.optimizer)
 
     def _restore(self) -> bool:
         ckpt_dir = latest_checkpoint(self.run_dir)
         if ckpt_dir is None:
             return False
-        ck = load_checkpoint(ckpt_dir, self.trainer.model, self.trainer.optimizer)
+        ck = self._load_checkpoint(ckpt_dir)
         self.step, self.trainer.version = int(ck.state["step"]), int(ck.state["version"])
         self.parts.data.load_state_dict(ck.state["data"])
         self.executor.load_state_dict(ck.state["executor"], ck.buffer)
@@ -226,6 +239,12 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
     if not resume:
         save_config(config, run_dir / "config.yaml")
     logger.info("run folder: %s", run_dir)
+    if config.cluster.backend == "slurm":
+        raise UserError("cluster.backend=slurm: start Ray inside the Slurm allocation (`ray start --head` on the first "
+                        "node, `ray start --address=HEAD:6379` on the others), then run with cluster.backend=ray "
+                        "cluster.ray_address=HEAD:6379 (docs/scale-out.md, 'Ray launcher')")
+    if config.cluster.backend == "ray" and parts is not None:
+        raise ValueError("cluster.backend=ray builds its parts inside Ray actors; given parts, use backend=local")
     if config.sft.enabled:
         if parts is not None:
             raise ValueError("sft.enabled: atrain runs the warm start and builds the components from its "
@@ -235,6 +254,10 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
         # config.yaml keeps the starting model; the RL phase loads the warm-start folder.
         config = dataclasses.replace(config, model=await arun_sft_stage(config, run_dir, progress))
         logger.info("RL starts from the SFT weights in %s", config.model)
+    if config.cluster.backend == "ray":
+        from asearcher.rl.ray_launcher import atrain_ray  # imports ray only here: local runs never need it
+
+        return await atrain_ray(config, run_dir, resume=resume, progress=progress)
     parts = parts or build_components(config)
     try:
         return await TrainLoop(config, parts, run_dir, progress).arun(resume=resume)

@@ -1,0 +1,157 @@
+"""Declarative placement of a training run's processes (`cluster.*` keys) -> a checked `RayPlan`.
+
+No Ray import here: the plan is computed and validated before Ray starts (and in unit tests without
+Ray). `rl/ray_launcher.py` turns it into actors.
+
+The GPU allocation uses AReaL's notation, which the paper's recipes quote:
+
+    <server>.d<D>p<P>t<T>+d<D>p<P>t<T>
+     generation: D engine replicas (data parallel), each a server on P x T GPUs
+                 (pipeline x tensor parallel, all on one node)
+     training:   D x P x T trainer GPUs
+
+e.g. `vllm.d6p1t1+d2p1t1` on one 8-GPU node: six single-GPU vLLM servers and two trainer GPUs. With no
+allocation (CPU runs) the engines are in-process transformers engines, `cluster.engines` of them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
+from asearcher.errors import UserError
+
+if TYPE_CHECKING:
+    from asearcher.rl.config import ClusterConfig
+
+Server = Literal["transformers", "vllm", "sglang"]
+SERVERS = ("vllm", "sglang")
+_DIMS = re.compile(r"d(\d+)p(\d+)t(\d+)")
+
+
+@dataclass(frozen=True)
+class ParallelDims:
+    """Data, pipeline and tensor parallel sizes of one part of the allocation."""
+
+    dp: int
+    pp: int
+    tp: int
+
+    @property
+    def gpus(self) -> int:
+        return self.dp * self.pp * self.tp
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A parsed `cluster.allocation`: which server generates, and the two GPU splits."""
+
+    server: Server
+    gen: ParallelDims
+    train: ParallelDims
+
+    @property
+    def gpus(self) -> int:
+        return self.gen.gpus + self.train.gpus
+
+
+def _dims(text: str, spec: str) -> ParallelDims:
+    m = _DIMS.fullmatch(text)
+    if m is None:
+        raise UserError(f"cluster.allocation={spec!r}: {text!r} is not d<D>p<P>t<T> (e.g. d4p1t2)")
+    dims = ParallelDims(*(int(g) for g in m.groups()))
+    if min(dims.dp, dims.pp, dims.tp) < 1:
+        raise UserError(f"cluster.allocation={spec!r}: every size in {text!r} must be >= 1")
+    return dims
+
+
+def parse_allocation(spec: str) -> Allocation:
+    """`'sglang.d24p1t1+d8p1t1'` -> Allocation(server='sglang', gen=(24, 1, 1), train=(8, 1, 1))."""
+    server, dot, rest = spec.partition(".")
+    if not dot or server not in SERVERS:
+        raise UserError(f"cluster.allocation={spec!r}: must start with one of {', '.join(s + '.' for s in SERVERS)} "
+                        "(the server that generates), e.g. 'vllm.d6p1t1+d2p1t1'")
+    parts = rest.split("+")
+    if len(parts) != 2:
+        raise UserError(f"cluster.allocation={spec!r}: expected generation+training, e.g. 'vllm.d6p1t1+d2p1t1'")
+    return Allocation(server, _dims(parts[0], spec), _dims(parts[1], spec))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class RayPlan:
+    """What the Ray launcher starts. Resources are per actor; fractional CPUs are allowed.
+
+    Attributes:
+        server: what an engine actor runs: an in-process transformers engine, or a vLLM / SGLang
+            server it owns (started on the actor's GPUs, addressed over HTTP from inside the actor).
+        engines: engine actors (data-parallel generation replicas); the rollout side routes over them.
+        engine_cpus, engine_gpus: per engine actor; engine_gpus = pp * tp of the generation part.
+        engine_tp, engine_pp: tensor / pipeline parallel size of each engine's server.
+        trainer_workers, trainer_cpus, trainer_gpus: trainer actors and per-actor resources.
+        rollout_cpus: the rollout actor (executor, agents, tools, orchestrator).
+        retrieval_cpus: the retrieval-server actor; 0 = no such actor (tools search in-process).
+    """
+
+    server: Server
+    engines: int
+    engine_cpus: float
+    engine_gpus: int
+    engine_tp: int
+    engine_pp: int
+    trainer_workers: int
+    trainer_cpus: float
+    trainer_gpus: int
+    rollout_cpus: float
+    retrieval_cpus: float
+
+    @property
+    def total_cpus(self) -> float:
+        return (self.engines * self.engine_cpus + self.trainer_workers * self.trainer_cpus + self.rollout_cpus
+                + self.retrieval_cpus)
+
+    @property
+    def total_gpus(self) -> int:
+        return self.engines * self.engine_gpus + self.trainer_workers * self.trainer_gpus
+
+    def describe(self) -> str:
+        """One line per actor kind, for the log and `--help`-style summaries."""
+        eng = f"{self.engines} x engine ({self.server}, {self.engine_cpus:g} CPU, {self.engine_gpus} GPU"
+        eng += f", tp {self.engine_tp}, pp {self.engine_pp})" if self.engine_gpus else ")"
+        lines = [eng, f"{self.trainer_workers} x trainer ({self.trainer_cpus:g} CPU, {self.trainer_gpus} GPU)",
+                 f"1 x rollout ({self.rollout_cpus:g} CPU: executor, agents, tools, orchestrator)"]
+        if self.retrieval_cpus:
+            lines.append(f"1 x retrieval server ({self.retrieval_cpus:g} CPU)")
+        return "; ".join(lines)
+
+
+def make_plan(cluster: ClusterConfig) -> RayPlan:
+    """The actors of a `cluster.backend=ray` run, checked against what this launcher can run.
+
+    Raises UserError naming the key when the allocation does not fit the nodes, or asks for
+    something not implemented yet (multi-GPU training, SGLang servers launched by Ray).
+    """
+    c = cluster
+    retrieval_cpus = c.retrieval_cpus if c.retrieval_server else 0.0
+    if not c.allocation:
+        return RayPlan("transformers", c.engines, c.engine_cpus, 0, 1, 1, 1, c.trainer_cpus, 0, c.rollout_cpus,
+                       retrieval_cpus)
+    alloc = parse_allocation(c.allocation)
+    have = c.n_nodes * c.gpus_per_node
+    if alloc.gpus > have:
+        raise UserError(f"cluster.allocation={c.allocation!r} needs {alloc.gpus} GPUs ({alloc.gen.gpus} generation + "
+                        f"{alloc.train.gpus} training) but cluster.n_nodes x cluster.gpus_per_node = "
+                        f"{c.n_nodes} x {c.gpus_per_node} = {have}")
+    per_engine = alloc.gen.pp * alloc.gen.tp
+    if per_engine > c.gpus_per_node:
+        raise UserError(f"cluster.allocation={c.allocation!r}: one engine spans {per_engine} GPUs (p x t) but a node "
+                        f"has cluster.gpus_per_node={c.gpus_per_node}; an engine server stays on one node")
+    if alloc.server == "sglang":
+        raise UserError(f"cluster.allocation={c.allocation!r}: the Ray launcher starts vLLM servers only so far; use "
+                        "'vllm.' (SGLang servers can be started by hand and used through engines/sglang_engine.py)")
+    if alloc.train.gpus != 1:
+        raise UserError(f"cluster.allocation={c.allocation!r} asks for {alloc.train.gpus} trainer GPUs; the Ray "
+                        "launcher runs the single-process trainer (rl/trainer.py) on one GPU: give d1p1t1 for the "
+                        "training part (multi-GPU FSDP2 training is not implemented yet)")
+    return RayPlan(alloc.server, alloc.gen.dp, c.engine_cpus, per_engine, alloc.gen.tp, alloc.gen.pp, 1,
+                   c.trainer_cpus, 1, c.rollout_cpus, retrieval_cpus)

@@ -1,0 +1,200 @@
+"""What runs inside each Ray actor of a `cluster.backend=ray` run (rl/ray_launcher.py places them).
+
+    EngineWorker   x N   an InferenceEngine: in-process TransformersEngine (CPU), or a vLLM server on the
+                         actor's GPUs driven through VLLMEngine from inside the actor
+    TrainerWorker  x 1   the PPO Trainer (rl/trainer.py) and its model; publishes weights to the shared
+                         folder (DiskWeightSync) and writes checkpoints
+    RolloutWorker  x 1   RolloutExecutor + agents + tools + the orchestrator (TrainLoop), talking to the
+                         others through rl/ray_clients.py
+    RetrievalWorker 0/1  the retrieval HTTP server (retrieval/server.py) on the actor's node
+
+These are plain classes (no Ray import at module level); the launcher wraps them with `ray.remote`.
+Their code is the local mode's, unchanged: this module only decides which process builds what.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+from asearcher.api.engine import GenRequest, GenResult
+from asearcher.api.trajectory import Trajectory
+from asearcher.log import setup_logging
+from asearcher.rl.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()  # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPUs (none: no CUDA)
+
+
+class EngineWorker:
+    """One rollout engine replica. `server` is a RayPlan.server: 'transformers' or 'vllm'."""
+
+    def __init__(self, config: TrainConfig, model_dir: str, server: str, tp: int = 1, pp: int = 1) -> None:
+        setup_logging()
+        if server == "transformers":
+            from asearcher.engines.transformers_engine import TransformersEngine
+
+            engine_config = config.engine
+            if _has_gpu() and engine_config.device == "cpu":
+                engine_config = dataclasses.replace(engine_config, device="cuda")
+            self.engine: Any = TransformersEngine.from_path(model_dir, engine_config)
+        elif server == "vllm":
+            # engines/factory.py's engine.launch: a vLLM server on this actor's GPUs (Ray sets
+            # CUDA_VISIBLE_DEVICES), owned and stopped by the engine. Its workers use multiprocessing, not Ray,
+            # so they do not ask the cluster for resources the plan already gave this actor.
+            from asearcher.engines.factory import make_engine
+
+            args = ["--tensor-parallel-size", str(tp), "--pipeline-parallel-size", str(pp),
+                    "--distributed-executor-backend", "mp", *config.engine.launch_args]
+            engine_config = dataclasses.replace(config.engine, backend="vllm", launch=True, servers=[],
+                                                launch_args=args)
+            self.engine = make_engine(model_dir, config=engine_config)
+        else:
+            raise ValueError(f"unknown engine server {server!r}")
+        logger.info("engine actor ready: %r", self.engine)
+
+    async def ready(self) -> int:
+        """The engine's policy version (a cheap call: also the health check)."""
+        return self.engine.version
+
+    async def agenerate(self, request: GenRequest) -> GenResult:
+        return await self.engine.agenerate(request)
+
+    async def aupdate_weights(self, path: str, version: int) -> int:
+        """Load `path` (a safetensors file written by the trainer) as `version`; in-flight generations resume
+        under the new weights."""
+        await self.engine.aupdate_weights(path, version)
+        return self.engine.version
+
+    async def aclose(self) -> None:
+        """Stop the engine (and the vLLM server it launched)."""
+        await self.engine.aclose()
+
+
+class TrainerWorker:
+    """The single-process PPO trainer in its own process (one GPU when the actor has one, else CPU)."""
+
+    def __init__(self, config: TrainConfig, model_dir: str, weights_dir: str) -> None:
+        setup_logging()
+        from asearcher.engines.embedded import load_causal_lm
+        from asearcher.rl.components import _trainer_dtype, apply_lora
+        from asearcher.rl.train_loop import seed_everything
+        from asearcher.rl.trainer import Trainer
+        from asearcher.rl.weight_sync import DiskWeightSync
+
+        seed_everything(config.seed)
+        device = "cuda" if _has_gpu() else "cpu"
+        model, _ = load_causal_lm(model_dir, device=device, dtype="float32")
+        model = model.to(_trainer_dtype(config.trainer_dtype))
+        if config.lora.enabled:
+            model = apply_lora(model, config.lora)
+        self.trainer = Trainer(model, config.trainer)
+        self.sync = DiskWeightSync(weights_dir)
+        logger.info("trainer actor ready on %s", device)
+
+    def ready(self) -> int:
+        return self.trainer.version
+
+    def step(self, samples: list) -> tuple[dict[str, float], int]:
+        """One update (Trainer.step); its stats and the new version."""
+        stats = self.trainer.step(samples)
+        return stats, self.trainer.version
+
+    def publish(self, version: int) -> str:
+        """Write the current weights as `version` into the shared folder; the path engines load."""
+        from asearcher.rl.weight_sync import WEIGHTS_FILE
+
+        if version != self.trainer.version:
+            raise RuntimeError(f"publish({version}) but the trainer is at version {self.trainer.version}")
+        asyncio.run(self.sync.apublish(self.trainer.model, version))
+        return str(self.sync.path_of(version) / WEIGHTS_FILE)
+
+    def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any],
+                        buffer: list[tuple[int, list[Trajectory]]], keep_last: int) -> str:
+        from asearcher.rl.checkpoint import save_checkpoint
+
+        return str(save_checkpoint(Path(run_dir), step, self.trainer.model, self.trainer.optimizer, state, buffer,
+                                   keep_last))
+
+    def load_checkpoint(self, path: str) -> tuple[dict[str, Any], list[tuple[int, list[Trajectory]]]]:
+        from asearcher.rl.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(Path(path), self.trainer.model, self.trainer.optimizer)
+        self.trainer.version = int(ck.state["version"])
+        return ck.state, ck.buffer
+
+
+class RolloutWorker:
+    """The executor, agents, tools and orchestrator: `TrainLoop` with a remote trainer and remote engines."""
+
+    def __init__(self, config: TrainConfig, run_dir: str, engines: list[Any], trainer: Any, progress: bool) -> None:
+        setup_logging()
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.engine_handles = engines
+        self.trainer_handle = trainer
+        self.progress = progress
+
+    async def ready(self) -> bool:
+        return True
+
+    async def arun(self, resume: bool) -> Any:
+        """The RL phase of `atrain` (a TrainResult); cancelling this call checkpoints like Ctrl-C does locally."""
+        from asearcher.engines.embedded import load_tokenizer
+        from asearcher.engines.router import RoutedEngine
+        from asearcher.rl.components import build_rollout_parts
+        from asearcher.rl.ray_clients import RayEngineClient, RayTrainLoop, RemoteTrainer, TrainerDiskWeightSync
+
+        tokenizer = load_tokenizer(self.config.model)
+        clients = [RayEngineClient(h, tokenizer, f"engine-{i}") for i, h in enumerate(self.engine_handles)]
+        engine: Any = clients[0] if len(clients) == 1 else RoutedEngine(clients)  # per-trajectory affinity
+        parts = build_rollout_parts(self.config, engine)
+        version = await self.trainer_handle.ready.remote()
+        loop = RayTrainLoop(self.config, parts, self.run_dir, self.progress,
+                            trainer=RemoteTrainer(self.trainer_handle, version),
+                            sync=TrainerDiskWeightSync(self.run_dir / "weights"))
+        try:
+            return await loop.arun(resume=resume)
+        finally:
+            for close in [*parts.closers, engine.aclose]:
+                await close()
+
+
+class RetrievalWorker:
+    """Serves an index folder (None: the embedded corpus's BM25 index) over HTTP on this actor's node."""
+
+    def __init__(self, index_dir: str | None) -> None:
+        setup_logging()
+        from asearcher.corpus import JsonlPageStore
+        from asearcher.retrieval import ensure_default_index, read_meta
+        from asearcher.retrieval.server import create_app
+        from asearcher.retrieval.server_runner import ServerThread
+
+        folder = Path(index_dir) if index_dir else ensure_default_index("bm25")
+        pages_path = read_meta(folder).get("pages")
+        pages = JsonlPageStore(pages_path) if pages_path and Path(pages_path).is_file() else None
+        self.server = ServerThread(create_app(folder, pages), host="0.0.0.0")
+        self.server.start()
+
+    def url(self, timeout_s: float = 600.0) -> str:
+        """http://<this node's address>:<port>, once /health answers 200 (the index is loaded)."""
+        import time
+
+        import httpx
+        import ray
+
+        local = f"http://127.0.0.1:{self.server.port}"
+        deadline = time.monotonic() + timeout_s
+        while httpx.get(f"{local}/health", timeout=5.0).status_code != 200:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"retrieval server not healthy after {timeout_s:.0f} s")
+            time.sleep(0.2)
+        return f"http://{ray.util.get_node_ip_address()}:{self.server.port}"
