@@ -17,6 +17,7 @@ request, the server's weight version and a checksum of its weights at that momen
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from types import SimpleNamespace
 from typing import Any
@@ -57,7 +58,8 @@ class StandInWorker(WeightUpdateExtension):
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.rank = 0
-        self.device = torch.device("cpu")
+        # The gpu test receives over NCCL on another GPU than the trainer's (NCCL needs one per rank).
+        self.device = torch.device(os.environ.get("FAKE_WEIGHT_DEVICE", "cpu"))
         self.model_runner = SimpleNamespace(model=StandInModel(module))
 
 

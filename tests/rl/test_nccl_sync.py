@@ -32,12 +32,13 @@ CHUNK = 2048  # bytes: the fake model's ~4.5 KB of weights go in several chunks
 
 
 class Server:
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, env: dict[str, str] | None = None) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
+        env = {**os.environ, **(env or {}),
+               "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")])}
         self.proc = subprocess.Popen([sys.executable, str(HERE / "fake_weight_server.py"), kind, str(self.port)],
                                      env=env)
         deadline = time.monotonic() + 120
@@ -207,3 +208,20 @@ def test_an_engine_without_collective_receive_is_refused():
 
     with pytest.raises(TypeError, match="cannot receive weights"):
         asyncio.run(go())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(torch.cuda.device_count() < 2, reason="NCCL needs one GPU per rank: trainer + server")
+async def test_nccl_on_gpus_receives_exact_weights(tmp_path):
+    server = Server("vllm", env={"FAKE_WEIGHT_DEVICE": "cuda:1"})
+    try:
+        engine = VLLMEngine(server.url, EngineConfig(retries=0, model="m"))
+        sync = NcclWeightSync("127.0.0.1", 0, backend="nccl", device="cuda:0", chunk_bytes=CHUNK, timeout_s=60)
+        new = trained_state(6)
+        await sync.apublish({k: v.to("cuda:0") for k, v in new.items()}, 1)
+        assert await sync.aupdate(engine) == 1
+        assert_same(server.weights(tmp_path), new)
+        await sync.aclose()
+        await engine.aclose()
+    finally:
+        server.stop()
