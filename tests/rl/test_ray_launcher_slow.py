@@ -3,10 +3,12 @@
 embedded corpus. Checks: the staleness bound held, the engines were synced (their held-out outputs after
 training carry the final version and equal a recomputation with the trainer's final checkpoint, and differ
 from the outputs before training), metrics, checkpoints and the report were written; then a resumed run
-continues from the trainer actor's checkpoint, with a retrieval-server actor."""
+continues from the trainer actor's checkpoint (with a retrieval-server actor) until cancelled, which
+checkpoints a consistent step."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 
@@ -93,18 +95,28 @@ async def test_ray_run_bounds_staleness_syncs_engines_and_resumes(tmp_path, bm25
     assert min(changes) > 1e-3  # same context (the question's prompt), new weights
     assert {v for t in before.values() for s in t.segments for v, m in zip(s.versions, s.loss_mask) if m} == {0}
 
-    # resume: the trainer actor loads its checkpoint, the engines get its weights, training continues; this
-    # time the retriever (the embedded BM25 index) is served by its own actor and the tools query it over HTTP
-    config.total_steps = 4
+    # resume: the trainer actor loads its checkpoint, the engines get its weights, training continues (this
+    # time the embedded BM25 index is served by its own actor, the tools query it over HTTP); then Ctrl-C
+    # (cancelling atrain, as asyncio.run does) checkpoints a consistent state: the trainer's step in flight
+    # completes, so the checkpoint's step equals its policy version
+    config.total_steps = 1000
     config.cluster.retrieval_server, config.cluster.retrieval_cpus, config.cluster.num_cpus = True, 0.5, 3
     start = time.perf_counter()
-    resumed = await atrain(config, run, resume=True, progress=False)
+    task = asyncio.create_task(atrain(config, run, resume=True, progress=False))
+    while len(read_metrics(run / "metrics.jsonl")) < 4:
+        assert not task.done(), task
+        await asyncio.sleep(0.2)
     resume_s = time.perf_counter() - start
-    assert resumed.steps == 4 and resumed.version == 4
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
     rows = read_metrics(run / "metrics.jsonl")
-    assert [r["step"] for r in rows] == [1, 2, 3, 4] and rows[-1]["lag/max"] <= ETA
-    print(f"\nray run: first 3 steps {first_s:.1f} s, resumed 1 step {resume_s:.1f} s; lag/max per step "
-          f"{[r['lag/max'] for r in rows]}; first-token logprob change {min(changes):.4f}")
+    assert [r["step"] for r in rows][:4] == [1, 2, 3, 4] and all(r["lag/max"] <= ETA for r in rows)
+    state = json.loads((checkpoint_dirs(run)[-1] / "state.json").read_text())
+    assert state["step"] == state["version"] >= 4 and state["step"] >= rows[-1]["step"]
+    print(f"\nray run: first 3 steps {first_s:.1f} s, resume to step 4 {resume_s:.1f} s; lag/max per step "
+          f"{[r['lag/max'] for r in rows]}; first-token logprob change {min(changes):.4f}; "
+          f"cancelled at step {state['step']}")
 
 
 async def test_a_cluster_too_small_for_the_plan_is_a_user_error_not_a_hang(tmp_path):

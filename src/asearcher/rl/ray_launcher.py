@@ -119,7 +119,9 @@ async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resu
         return await ref
     except asyncio.CancelledError:
         # Ctrl-C: cancel the rollout actor's run, which finishes the step in progress and checkpoints.
-        ray.cancel(ref)
+        # Not recursive: the trainer's step in flight must complete (the loop counts it, as locally) and
+        # the checkpoint is written by a call the cancelled run makes afterwards.
+        ray.cancel(ref, recursive=False)
         try:
             await ref
         except (ray.exceptions.TaskCancelledError, ray.exceptions.RayTaskError, asyncio.CancelledError):
