@@ -84,3 +84,28 @@ def test_gradients_flow():
 def test_block_mask_shape():
     m = block_causal_mask(torch.tensor([0, 2, 3]))
     assert m[0, 0].int().tolist() == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+
+
+@pytest.mark.parametrize("method", ["block_mask", "position_ids", "loop"])
+def test_only_computes_the_selected_tokens_exactly(method):
+    """`only` (the loss mask): same values at the selected tokens, 0 elsewhere and at sequence starts."""
+    model = _model("qwen2")
+    seqs, ids, pos, cu = _packed()
+    only = torch.zeros_like(ids, dtype=torch.bool)
+    only[[0, 2, 3, 5, 7, 13, 14, 16, 17]] = True  # 0 and 5 are sequence starts: they stay 0
+    with torch.no_grad():
+        full = packed_logprobs(model, ids, pos, cu, temperature=0.7, with_entropy=True, method=method)
+        part = packed_logprobs(model, ids, pos, cu, temperature=0.7, with_entropy=True, method=method, only=only)
+    kept = only.clone()
+    kept[cu[:-1].long()] = False
+    torch.testing.assert_close(part.logp[kept], full.logp[kept], atol=1e-5, rtol=0)
+    torch.testing.assert_close(part.entropy[kept], full.entropy[kept], atol=1e-5, rtol=0)
+    assert part.logp[~kept].abs().max() == 0 and part.entropy[~kept].abs().max() == 0
+    assert full.logp[~kept].abs().max() > 0  # the zeros above are not a coincidence
+
+
+def test_only_with_nothing_selected():
+    model = _model("llama")
+    _, ids, pos, cu = _packed()
+    out = packed_logprobs(model, ids, pos, cu, only=torch.zeros_like(ids, dtype=torch.bool))
+    assert out.logp.shape == ids.shape and out.logp.abs().max() == 0

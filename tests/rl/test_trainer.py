@@ -79,3 +79,31 @@ def test_trainer_satisfies_policy_trainer_protocol():
     from asearcher.rl.interfaces import PolicyTrainer
 
     assert isinstance(Trainer(_model(), TrainerConfig()), PolicyTrainer)
+
+
+def test_prox_from_the_training_forward_equals_a_separate_pass():
+    """One optimizer update per step: the prox logprobs taken from the training forward (what the trainer
+    logs as logp_diff against behaviour) equal a separate no-grad pass with the pre-update weights."""
+    model = _model()
+    samples = _samples(model, 1.0)
+    for s in samples:  # make the behaviour logprobs off-policy, so prox != behav
+        for seg in s.trajectory.segments:
+            seg.logprobs = [x - 0.3 if m else 0.0 for x, m in zip(seg.logprobs, seg.loss_mask)]
+    (mb,) = pack(samples, 1024)
+    with torch.no_grad():
+        ref = packed_logprobs(model, mb.input_ids, mb.position_ids, mb.cu_seqlens).logp
+    expected = float((ref - mb.behav_logp)[mb.loss_mask].abs().mean())
+    stats = Trainer(model, TrainerConfig(lr=1e-3)).step(samples)
+    assert stats["logp_diff/mean_abs"] == pytest.approx(expected, abs=1e-6)
+    assert expected == pytest.approx(0.3, abs=1e-5)
+
+
+def test_bfloat16_autocast_trains_fp32_weights():
+    model = _model()
+    samples = _samples(model, 1.0)
+    before = _sampled_logp(model, samples)
+    trainer = Trainer(model, TrainerConfig(lr=1e-2, autocast="bfloat16"))
+    stats = [trainer.step(samples) for _ in range(3)]
+    assert _sampled_logp(model, samples) - before > 0.5
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert 0 < stats[0]["logp_diff/mean_abs"] < 5e-2  # bf16 forward vs fp32 behaviour logprobs

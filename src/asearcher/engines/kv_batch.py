@@ -37,7 +37,9 @@ class KVBatch:
             mask[i, width - len(ctx) :] = 1
         positions = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache()
-        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True)
+        # logits_to_keep=1: the LM head runs on the last position only (~20% of a 135M model's prefill).
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                    logits_to_keep=1)
         return cls(out.past_key_values, mask), out.logits[:, -1, :]
 
     def decode(self, model: Any, last_tokens: list[int]) -> torch.Tensor:

@@ -53,17 +53,21 @@ def _resolve(model: torch.nn.Module, method: Method) -> Method:
 
 
 def _logits(model: torch.nn.Module, input_ids: torch.Tensor, position_ids: torch.Tensor,
-            cu_seqlens: torch.Tensor, method: Method) -> torch.Tensor:
-    """Logits [T, V] of the packed sequences, without cross-sequence attention."""
+            cu_seqlens: torch.Tensor, method: Method, keep: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits of the packed sequences, without cross-sequence attention: [T, V], or [len(keep), V]
+    at positions `keep` only (the LM head then runs on those rows alone: transformers' `logits_to_keep`)."""
     if method == "loop":
         bounds = cu_seqlens.tolist()
         outs = [model(input_ids=input_ids[None, a:b], use_cache=False).logits[0] for a, b in zip(bounds[:-1], bounds[1:])]
-        return torch.cat(outs, 0)
+        logits = torch.cat(outs, 0)
+        return logits if keep is None else logits[keep]
     kwargs = {}
     if method == "block_mask":
         kwargs["attention_mask"] = block_causal_mask(cu_seqlens, input_ids.device)
     elif method != "position_ids":
         raise ValueError(f"unknown logprob method {method!r}")
+    if keep is not None:
+        kwargs["logits_to_keep"] = keep
     return model(input_ids=input_ids[None], position_ids=position_ids[None], use_cache=False, **kwargs).logits[0]
 
 
@@ -75,28 +79,38 @@ def packed_logprobs(
     temperature: float = 1.0,
     method: Method = "auto",
     with_entropy: bool = False,
+    only: torch.Tensor | None = None,
 ) -> TokenLogprobs:
     """Token-aligned logprobs of the packed `input_ids` [T] (and entropy of each predictive distribution).
 
     Runs under the caller's grad mode: wrap in torch.no_grad() for the proximal/reference pass.
     entropy[t] is the entropy of the distribution that predicted token t (0 at sequence starts).
+    `only` (bool [T], e.g. the loss mask): compute logprobs (and entropy) at those tokens alone, 0
+    elsewhere; the LM head and the softmax then run on those positions only. With SmolLM2's 49k
+    vocabulary that makes an RL/SFT forward+backward ~15% cheaper on CPU when ~15% of tokens are
+    trained; values at the kept tokens equal the full computation's.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0 for logprobs (greedy has none), got {temperature}")
-    logits = _logits(model, input_ids, position_ids, cu_seqlens, _resolve(model, method)).float()
-    if temperature != 1.0:
-        logits = logits / temperature
-    # prediction for token t comes from position t - 1
-    pred = logits[:-1]
-    lse = torch.logsumexp(pred, dim=-1)
-    tok = pred.gather(-1, input_ids[1:, None]).squeeze(-1) - lse
     starts = torch.zeros_like(input_ids, dtype=torch.bool)
     starts[cu_seqlens[:-1].long()] = True
-    zero = torch.zeros(1, dtype=tok.dtype, device=tok.device)
-    logp = torch.where(starts, 0.0, torch.cat([zero, tok]))
+    targets = torch.arange(1, input_ids.numel(), device=input_ids.device)  # token t, predicted at t - 1
+    if only is not None:
+        targets = targets[(only.bool() & ~starts)[1:]]
+        keep = targets - 1
+    else:
+        keep = None
+    logits = _logits(model, input_ids, position_ids, cu_seqlens, _resolve(model, method), keep).float()
+    if temperature != 1.0:
+        logits = logits / temperature
+    pred = logits if keep is not None else logits[:-1]  # row i predicts token targets[i]
+    lse = torch.logsumexp(pred, dim=-1)
+    tok = pred.gather(-1, input_ids[targets, None]).squeeze(-1) - lse
+    logp = torch.zeros(input_ids.shape, dtype=tok.dtype, device=tok.device).index_put((targets,), tok)
+    logp = torch.where(starts, 0.0, logp)
     entropy = None
     if with_entropy:
         logprobs_all = pred - lse[:, None]
         ent = -(logprobs_all.exp() * logprobs_all).sum(-1)
-        entropy = torch.where(starts, 0.0, torch.cat([zero, ent]))
+        entropy = torch.where(starts, 0.0, torch.zeros_like(logp).index_put((targets,), ent))
     return TokenLogprobs(logp, entropy)

@@ -18,7 +18,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from tqdm import tqdm
@@ -29,6 +29,7 @@ from asearcher.errors import UserError
 from asearcher.rl.advantages import TrainSample, broadcast
 from asearcher.rl.logprobs import packed_logprobs
 from asearcher.rl.packing import pack
+from asearcher.rl.trainer import autocast_context
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class SFTConfig:
     max_tokens_per_mb: int = cfg(1024, "Token budget of one micro-batch (CPU attention memory grows with its square).")
     max_grad_norm: float = cfg(1.0, "Clip the global gradient norm; 0 disables.")
     seed: int = cfg(0, "Shuffle seed.")
+    autocast: Literal["off", "bfloat16"] = cfg("off", "Forward passes under torch.autocast in this dtype (fp32 weights), "
+                                               "as trainer.autocast.")
 
     def validate(self) -> None:
         for name in ("questions", "epochs", "batch_size", "max_tokens_per_mb"):
@@ -61,14 +64,15 @@ def _samples(trajs: Sequence[Trajectory]) -> list[TrainSample]:
     return [TrainSample(t, 1.0, broadcast(t, 1.0)) for t in trajs]
 
 
-def sft_loss(model: Any, trajs: Sequence[Trajectory], max_tokens_per_mb: int, backward: bool = True) -> float:
+def sft_loss(model: Any, trajs: Sequence[Trajectory], max_tokens_per_mb: int, backward: bool = True,
+             autocast: str = "off") -> float:
     """Token-mean NLL of the loss-mask tokens of `trajs` (gradients accumulated when `backward`)."""
     mbs = pack(_samples(trajs), max_tokens_per_mb)
     n = max(sum(mb.n_loss_tokens for mb in mbs), 1)
     total = 0.0
     for mb in mbs:
-        with torch.set_grad_enabled(backward):
-            logp = packed_logprobs(model, mb.input_ids, mb.position_ids, mb.cu_seqlens, 1.0).logp
+        with torch.set_grad_enabled(backward), autocast_context(autocast, mb.input_ids.device):
+            logp = packed_logprobs(model, mb.input_ids, mb.position_ids, mb.cu_seqlens, 1.0, only=mb.loss_mask).logp
             loss = -(logp * mb.loss_mask).sum() / n
         if backward:
             loss.backward()
@@ -94,7 +98,8 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
         rng.shuffle(order)
         for i in range(0, len(order), config.batch_size):
             opt.zero_grad(set_to_none=True)
-            losses.append(sft_loss(model, order[i: i + config.batch_size], config.max_tokens_per_mb))
+            losses.append(sft_loss(model, order[i: i + config.batch_size], config.max_tokens_per_mb,
+                                   autocast=config.autocast))
             if config.max_grad_norm > 0:
                 torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
             opt.step()

@@ -1,8 +1,13 @@
-"""A minimal single-process PPO trainer step: pack, recompute proximal logprobs, decoupled PPO, AdamW.
+"""A minimal single-process PPO trainer step: pack, decoupled PPO with proximal logprobs, AdamW.
 
 One `step(samples)` is one policy version: the whole batch makes one optimizer update (gradients
 accumulated over token-budgeted micro-batches, with the loss normalised by the global batch's token
-count). Scale-out trainers (FSDP2, ...) implement the same `PolicyTrainer` protocol (rl/interfaces.py).
+count). Because the weights do not change until that single update, the proximal policy's logprobs
+("the current weights, before the update") are exactly the detached logprobs of the training
+forward pass itself: no separate no-grad pass is needed (it would cost a third of the step and give
+the same numbers). A trainer that made several optimizer updates per step (PPO mini-batches) would
+need that pass again. Scale-out trainers (FSDP2, ...) implement the same `PolicyTrainer` protocol
+(rl/interfaces.py).
 """
 
 from __future__ import annotations
@@ -10,7 +15,9 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import torch
 
@@ -36,7 +43,11 @@ class TrainerConfig:
     max_tokens_per_mb: int = cfg(8192, "Token budget of one micro-batch (packed sequences).")
     temperature: float = cfg(1.0, "Sampling temperature of the engine: logprobs use log_softmax(logits / T).")
     logprob_method: Method = cfg("auto", "How packed sequences are kept apart: auto, block_mask, position_ids, loop.")
-    recompute_prox: bool = cfg(True, "Recompute proximal logprobs before the update (decoupled PPO); false uses behaviour logprobs.")
+    recompute_prox: bool = cfg(True, "Proximal logprobs = the current weights' logprobs before the update (decoupled PPO; "
+                               "taken from the training forward); false uses the behaviour logprobs instead.")
+    autocast: Literal["off", "bfloat16"] = cfg(
+        "off", "Run forward passes under torch.autocast in this dtype with fp32 master weights and optimizer "
+        "(CPUs with AVX512-BF16 and GPUs: ~1.8x faster forward, logprobs within ~1e-2 of fp32).")
     loss: PPOLossConfig = cfg(PPOLossConfig(), "The PPO objective.")
 
     def validate(self) -> None:
@@ -72,8 +83,9 @@ class Trainer:
 
     def _logp(self, mb: MicroBatch) -> torch.Tensor:
         c = self.config
-        return packed_logprobs(self.model, mb.input_ids, mb.position_ids, mb.cu_seqlens, c.temperature,
-                               c.logprob_method).logp
+        with autocast_context(c.autocast, mb.input_ids.device):
+            return packed_logprobs(self.model, mb.input_ids, mb.position_ids, mb.cu_seqlens, c.temperature,
+                                   c.logprob_method, only=mb.loss_mask).logp
 
     def _normaliser(self, mbs: Sequence[MicroBatch]) -> float:
         if self.config.loss.aggregation == "token_mean":
@@ -91,15 +103,16 @@ class Trainer:
         if not mbs:
             raise ValueError("empty batch: no sample has any token")
         self.model.train()
-        with torch.no_grad():  # the proximal policy: these weights, before this update
-            prox = [self._logp(mb) if self.config.recompute_prox else mb.behav_logp for mb in mbs]
-        t_prox = time.perf_counter()
         norm = self._normaliser(mbs)
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         loss_sum = 0.0
-        for mb, p in zip(mbs, prox, strict=True):
+        prox: list[torch.Tensor] = []
+        for mb in mbs:
             logp = self._logp(mb)
+            # The proximal policy: these weights before this step's single update (module docstring).
+            p = logp.detach() if self.config.recompute_prox else mb.behav_logp
+            prox.append(p)
             loss, st = ppo_loss(logp, p, mb.behav_logp, mb.advantages, mb.loss_mask, self.config.loss,
                                 cu_seqlens=mb.cu_seqlens, normaliser=norm)
             loss.backward()
@@ -118,7 +131,14 @@ class Trainer:
             stats |= behav_prox_agreement(mbs, prox, self.version)
         stats |= version_lag_stats([mb.versions for mb in mbs], [mb.loss_mask for mb in mbs], self.version)
         stats |= {"loss": loss_sum, "n_micro_batches": float(len(mbs)), "version": float(self.version),
-                  "time/prox_s": t_prox - t0, "time/step_s": time.perf_counter() - t0}
+                  "time/step_s": time.perf_counter() - t0}
         self.version += 1
         logger.debug("step -> version %d: loss %.4f, %d micro-batches", self.version, loss_sum, len(mbs))
         return stats
+
+
+def autocast_context(dtype: str, device: torch.device | str) -> Any:
+    """torch.autocast in `dtype` ("bfloat16") on `device`'s type, or a no-op for "off"."""
+    if dtype == "off":
+        return nullcontext()
+    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
