@@ -15,6 +15,7 @@ from asearcher.engines.config import EngineConfig
 from asearcher.errors import UserError
 from asearcher.rl.advantages import AdvantageConfig
 from asearcher.rl.filtering import FilterConfig
+from asearcher.rl.fsdp_trainer import FSDPConfig
 from asearcher.rl.sft import SFTConfig
 from asearcher.rl.trainer import TrainerConfig
 from asearcher.tools.config import ToolsConfig
@@ -186,6 +187,7 @@ class TrainConfig:
     tools: ToolsConfig = cfg(ToolsConfig(), "Search / access tools.")
     engine: EngineConfig = cfg(EngineConfig(backend="transformers"), "The rollout inference engine.")
     trainer: TrainerConfig = cfg(TrainerConfig(), "The PPO trainer.")
+    fsdp: FSDPConfig = cfg(FSDPConfig(), "The multi-process FSDP2 trainer (torchrun, or several Ray trainer workers).")
     advantage: AdvantageConfig = cfg(AdvantageConfig(), "Rewards -> advantages.")
     filter: FilterConfig = cfg(FilterConfig(), "Dynamic filtering of all-equal groups.")
     lora: LoraConfig = cfg(LoraConfig(), "Optional LoRA.")
