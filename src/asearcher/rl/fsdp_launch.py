@@ -157,20 +157,21 @@ class RankZeroTrainer:
         self.version = self.trainer.version
         return state, buffer
 
-    def stop(self) -> None:
-        """Release the followers (their `follow` returns)."""
-        _command(("stop",))
+    def stop(self, result: Any = None) -> None:
+        """Release the followers: their `follow` returns `result` (None: rank 0 failed)."""
+        _command(("stop", result))
 
 
-def follow(trainer: FSDPTrainer) -> None:
-    """Ranks > 0 under torchrun: run rank 0's calls (RankZeroTrainer) until it says stop."""
+def follow(trainer: FSDPTrainer) -> Any:
+    """Ranks > 0 under torchrun: run rank 0's calls (RankZeroTrainer) until it says stop; returns what
+    rank 0 passed to `stop`."""
     while True:
         box: list[Any] = [None]
         dist.broadcast_object_list(box, src=0)
         cmd = box[0]
         logger.debug("rank %d: %s", trainer.rank, cmd[0])
         if cmd[0] == "stop":
-            return
+            return cmd[1]
         if cmd[0] == "step":
             trainer.version = cmd[2]
             trainer.step(cmd[1])
@@ -219,42 +220,51 @@ class TorchrunTrainLoop(TrainLoop):
         return Checkpoint(Path(ckpt_dir), state, buffer)
 
 
+def is_torchrun_follower(config: TrainConfig) -> bool:
+    """This process is a rank > 0 of a torchrun FSDP2 run: it holds shards and follows rank 0."""
+    return config.cluster.backend == "local" and int(os.environ.get("RANK", "0")) > 0 and uses_fsdp(config)
+
+
 async def atrain_torchrun(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
-    """The RL phase of `asearcher train` under torchrun with FSDP2 (after the SFT warm start, which rank 0
-    runs alone). Rank 0 builds the engine, executor and orchestrator and returns the TrainResult; the
-    other ranks hold their shards, follow rank 0's calls and return None."""
+    """The RL phase of `asearcher train` under torchrun with FSDP2 (rl/train_loop.atrain calls it on every
+    rank; rank 0 first runs the SFT warm start alone). Rank 0 builds the engine, executor and orchestrator
+    and runs the loop with a `RankZeroTrainer`; the other ranks hold their shards and follow. Every rank
+    returns rank 0's TrainResult; if rank 0 fails, it raises there and the others raise a UserError."""
     from asearcher.rl.components import build_components
     from asearcher.rl.train_loop import make_weight_sync
 
     device = init_distributed(config.fsdp)
+    failed = UserError("rank 0 stopped the run with an error: see rank 0's output")
     parts, box = None, [("model", config.model)]
     if dist.get_rank() == 0:
         try:
             parts = build_components(config)
-        except BaseException as e:
-            box = [("error", repr(e))]  # let the other ranks exit instead of waiting for the timeout
-            dist.broadcast_object_list(box, src=0)
+        except BaseException:
+            dist.broadcast_object_list([("error", None)], src=0)  # let the others exit, not wait for the timeout
             raise
     dist.broadcast_object_list(box, src=0)  # rank 0's model (after its SFT stage), or its failure
     if dist.get_rank() != 0:
         if box[0][0] == "error":
-            logger.error("rank 0 failed before training (%s); rank %d exits", box[0][1], dist.get_rank())
-            return None
+            raise failed
         from asearcher.engines.embedded import embedded_model_path
 
         model = load_trainer_model(config, box[0][1] or embedded_model_path())
-        follow(FSDPTrainer(model, config.trainer, config.fsdp, device=device))
-        return None
+        result = follow(FSDPTrainer(model, config.trainer, config.fsdp, device=device))
+        if result is None:
+            raise failed
+        return result
     assert parts is not None
     # Master weights in float32 (build_components' trainer copy is bfloat16 on GPUs with trainer_dtype=auto);
     # FSDP computes in fsdp.param_dtype.
     model = parts.trainer_model if config.trainer_dtype == "bfloat16" else parts.trainer_model.float()
     trainer = RankZeroTrainer(FSDPTrainer(model, config.trainer, config.fsdp, device=device))
+    result = None
     try:
         loop = TorchrunTrainLoop(config, parts, run_dir, progress, trainer=trainer,
                                  sync=GatheringWeightSync(make_weight_sync(config, run_dir)))
-        return await loop.arun(resume=resume)
+        result = await loop.arun(resume=resume)
+        return result
     finally:
-        trainer.stop()
+        trainer.stop(result)
         for close in parts.closers:
             await close()

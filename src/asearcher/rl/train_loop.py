@@ -234,6 +234,10 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
                  progress: bool = True, parts: TrainComponents | None = None) -> TrainResult:
     """The library call behind `asearcher train`: with `sft.enabled` the warm start first (rl/sft_stage.py),
     then build the components (unless given) and run the RL loop."""
+    from asearcher.rl import fsdp_launch  # imports this module: loaded here, not at the top
+
+    if parts is None and fsdp_launch.is_torchrun_follower(config):  # torchrun rank > 0: shards only, no run folder
+        return await fsdp_launch.atrain_torchrun(config, Path(run_dir or "."), resume, progress)
     run_dir = Path(run_dir) if run_dir is not None else new_run_dir(config)
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
@@ -258,6 +262,8 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
         from asearcher.rl.ray_launcher import atrain_ray  # imports ray only here: local runs never need it
 
         return await atrain_ray(config, run_dir, resume=resume, progress=progress)
+    if parts is None and config.cluster.backend == "local" and fsdp_launch.uses_fsdp(config):
+        return await fsdp_launch.atrain_torchrun(config, run_dir, resume, progress)  # torchrun rank 0
     parts = parts or build_components(config)
     try:
         return await TrainLoop(config, parts, run_dir, progress).arun(resume=resume)
