@@ -50,6 +50,25 @@ def test_merge_lora_equals_peft_merge():
                            model.state_dict()["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"])
 
 
+@pytest.mark.parametrize("tied", [False, True])
+def test_hf_export_reloads_sharded_and_tied(tmp_path, tied):
+    from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+    from asearcher.rl.fsdp_trainer import write_hf_checkpoint
+
+    torch.manual_seed(0)
+    model = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied))
+    folder = write_hf_checkpoint(model.state_dict(), model.config, tmp_path / "hf", max_shard_size="20KB")
+    assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("*.safetensors"))) > 1
+    back = AutoModelForCausalLM.from_pretrained(folder)
+    assert _max_diff(back.state_dict(), model.state_dict()) == 0.0
+    assert (back.lm_head.weight is back.model.embed_tokens.weight) == tied
+    half = AutoModelForCausalLM.from_pretrained(write_hf_checkpoint(model.state_dict(), model.config, tmp_path / "bf",
+                                                                    dtype=torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+
+
 # ---- the model and data both sides use --------------------------------------------------------
 
 
