@@ -35,9 +35,8 @@ import torch.distributed as dist
 from asearcher.config import cfg
 from asearcher.rl.advantages import TrainSample
 from asearcher.rl.logprobs import packed_logprobs
-from asearcher.rl.loss import ppo_loss
 from asearcher.rl.packing import MicroBatch, PackedSequence, first_fit_decreasing, merge_prefixes, to_micro_batch
-from asearcher.rl.trainer import TrainerConfig, autocast_context
+from asearcher.rl.trainer import TrainerConfig, autocast_context, clip_gradients, count_normaliser, train_micro_batch
 from asearcher.rl.version_stats import version_lag_stats
 
 logger = logging.getLogger(__name__)
@@ -115,17 +114,6 @@ def merge_lora(state: dict[str, torch.Tensor], scalings: dict[str, float]) -> di
             key = key.replace(".base_layer.", ".")
         out[key.removeprefix("base_model.model.")] = t
     return out
-
-
-def count_normaliser(mbs: Sequence[MicroBatch], aggregation: str) -> int:
-    """This rank's share of the loss normaliser: loss tokens (token_mean) or sequences holding one."""
-    if aggregation == "token_mean":
-        return sum(mb.n_loss_tokens for mb in mbs)
-    n = 0
-    for mb in mbs:
-        ids = torch.repeat_interleave(torch.arange(mb.n_seqs), (mb.cu_seqlens[1:] - mb.cu_seqlens[:-1]).long())
-        n += int(torch.unique(ids[mb.loss_mask]).numel())
-    return n
 
 
 def balance(lengths: Sequence[int], n_ranks: int) -> list[list[int]]:
@@ -244,23 +232,12 @@ class FSDPTrainer:
                 (self._logp(mb, None).sum() * 0.0).backward()
                 continue
             mb = _to(mbs[i], self.device)
-            logp = self._logp(mb, mb.loss_mask)
-            prox = logp.detach() if c.recompute_prox else mb.behav_logp  # see rl/trainer.py's docstring
-            loss, st = ppo_loss(logp, prox, mb.behav_logp, mb.advantages, mb.loss_mask, c.loss,
-                                cu_seqlens=mb.cu_seqlens, normaliser=norm)
-            loss.backward()
-            loss_sum += float(loss.detach())
-            w = st.pop("n_tokens")
-            totals["n_tokens"] = totals.get("n_tokens", 0.0) + w
-            for k, v in st.items():
-                totals[k] = totals.get(k, 0.0) + v * w
+            loss, prox = train_micro_batch(self._logp(mb, mb.loss_mask), mb, c, norm, totals)
+            loss_sum += loss
             d = (prox - mb.behav_logp)[mb.loss_mask & (mb.versions == self.version)].abs()
             if d.numel():
                 diff = [diff[0] + float(d.sum()), diff[1] + d.numel(), max(diff[2], float(d.max()))]
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        max_norm = c.max_grad_norm if c.max_grad_norm > 0 else float("inf")
-        grad_norm = torch.nn.utils.clip_grad_norm_(params, max_norm)
-        grad_norm = grad_norm.full_tensor() if hasattr(grad_norm, "full_tensor") else grad_norm
+        grad_norm = clip_gradients(self.model, c.max_grad_norm)
         self.optimizer.step()
         stats = self._reduce_stats(totals, loss_sum, diff)
         stats["grad_norm"] = float(grad_norm)

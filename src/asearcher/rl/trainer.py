@@ -71,6 +71,44 @@ def behav_prox_agreement(mbs: Sequence[MicroBatch], prox: Sequence[torch.Tensor]
             "logp_diff/n_tokens": float(d.numel())}
 
 
+def count_normaliser(mbs: Sequence[MicroBatch], aggregation: str) -> int:
+    """The loss normaliser of `mbs`: loss tokens (token_mean) or sequences holding at least one
+    (seq_mean_token_mean). Data-parallel trainers sum it over ranks."""
+    if aggregation == "token_mean":
+        return sum(mb.n_loss_tokens for mb in mbs)
+    n = 0
+    for mb in mbs:
+        ids = torch.repeat_interleave(torch.arange(mb.n_seqs), (mb.cu_seqlens[1:] - mb.cu_seqlens[:-1]).long())
+        n += int(torch.unique(ids[mb.loss_mask]).numel())
+    return n
+
+
+def train_micro_batch(logp: torch.Tensor, mb: MicroBatch, config: TrainerConfig, normaliser: float,
+                      totals: dict[str, float]) -> tuple[float, torch.Tensor]:
+    """Decoupled-PPO loss of one micro-batch from its current logprobs, backward (gradients
+    accumulate), token-weighted stats added into `totals` (with "n_tokens"); returns (loss, prox).
+
+    The proximal policy is these weights before this step's single update (module docstring), i.e.
+    `logp` detached; with `recompute_prox` off it is the behaviour policy."""
+    prox = logp.detach() if config.recompute_prox else mb.behav_logp
+    loss, st = ppo_loss(logp, prox, mb.behav_logp, mb.advantages, mb.loss_mask, config.loss,
+                        cu_seqlens=mb.cu_seqlens, normaliser=normaliser)
+    loss.backward()
+    w = st.pop("n_tokens")
+    totals["n_tokens"] = totals.get("n_tokens", 0.0) + w
+    for k, v in st.items():  # token-weighted means over micro-batches
+        totals[k] = totals.get(k, 0.0) + v * w
+    return float(loss.detach()), prox
+
+
+def clip_gradients(model: torch.nn.Module, max_grad_norm: float) -> float:
+    """Clip the global gradient norm to `max_grad_norm` (0 = no clipping); returns the norm before.
+    Works on sharded (DTensor) gradients too."""
+    params = [p for p in model.parameters() if p.grad is not None]
+    norm = torch.nn.utils.clip_grad_norm_(params, max_grad_norm if max_grad_norm > 0 else float("inf"))
+    return float(norm.full_tensor() if hasattr(norm, "full_tensor") else norm)
+
+
 class Trainer:
     """Owns the model and optimizer; `version` counts the updates made (the policy version)."""
 
@@ -87,15 +125,6 @@ class Trainer:
             return packed_logprobs(self.model, mb.input_ids, mb.position_ids, mb.cu_seqlens, c.temperature,
                                    c.logprob_method, only=mb.loss_mask).logp
 
-    def _normaliser(self, mbs: Sequence[MicroBatch]) -> float:
-        if self.config.loss.aggregation == "token_mean":
-            return float(max(sum(mb.n_loss_tokens for mb in mbs), 1))
-        n = 0  # seq_mean_token_mean: sequences with at least one trained token
-        for mb in mbs:
-            ids = torch.repeat_interleave(torch.arange(mb.n_seqs), (mb.cu_seqlens[1:] - mb.cu_seqlens[:-1]).long())
-            n += int(torch.unique(ids[mb.loss_mask]).numel())
-        return float(max(n, 1))
-
     def step(self, samples: Sequence[TrainSample]) -> dict[str, float]:
         """One update on `samples`; returns averaged loss statistics, grad norm, lag metrics, timings."""
         t0 = time.perf_counter()
@@ -103,29 +132,18 @@ class Trainer:
         if not mbs:
             raise ValueError("empty batch: no sample has any token")
         self.model.train()
-        norm = self._normaliser(mbs)
+        norm = float(max(count_normaliser(mbs, self.config.loss.aggregation), 1))
         self.optimizer.zero_grad(set_to_none=True)
         totals: dict[str, float] = {}
         loss_sum = 0.0
         prox: list[torch.Tensor] = []
         for mb in mbs:
-            logp = self._logp(mb)
-            # The proximal policy: these weights before this step's single update (module docstring).
-            p = logp.detach() if self.config.recompute_prox else mb.behav_logp
+            loss, p = train_micro_batch(self._logp(mb), mb, self.config, norm, totals)
+            loss_sum += loss
             prox.append(p)
-            loss, st = ppo_loss(logp, p, mb.behav_logp, mb.advantages, mb.loss_mask, self.config.loss,
-                                cu_seqlens=mb.cu_seqlens, normaliser=norm)
-            loss.backward()
-            loss_sum += float(loss.detach())
-            w = st.pop("n_tokens")
-            totals["n_tokens"] = totals.get("n_tokens", 0.0) + w
-            for k, v in st.items():  # token-weighted means over micro-batches
-                totals[k] = totals.get(k, 0.0) + v * w
         n_tok = max(totals.pop("n_tokens"), 1.0)
         stats = {k: v / n_tok for k, v in totals.items()}
-        params = [p for p in self.model.parameters() if p.grad is not None]
-        max_norm = self.config.max_grad_norm if self.config.max_grad_norm > 0 else float("inf")
-        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, max_norm))
+        stats["grad_norm"] = clip_gradients(self.model, self.config.max_grad_norm)
         self.optimizer.step()
         if self.config.recompute_prox:
             stats |= behav_prox_agreement(mbs, prox, self.version)
