@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
@@ -117,3 +118,26 @@ def test_bad_settings_are_rejected(retriever: BM25Retriever) -> None:
         MicroBatcher(retriever.batch_search, max_batch=0)
     with pytest.raises(ValueError, match="max_wait_ms"):
         MicroBatcher(retriever.batch_search, max_wait_ms=-1)
+
+
+async def test_two_workers_search_two_batches_at_once(retriever: BM25Retriever) -> None:
+    # Each batch_search waits at a 2-party barrier: it can only pass if a second batch runs at the same time.
+    barrier = threading.Barrier(2, timeout=5)
+
+    def search_in_parallel(queries: list[str], topk: int):
+        barrier.wait()
+        return retriever.batch_search(queries, topk)
+
+    batcher = MicroBatcher(search_in_parallel, max_batch=1, max_wait_ms=0, workers=2)
+    batcher.start()
+    try:
+        results = await asyncio.wait_for(asyncio.gather(*(batcher.asearch([q], 1) for q in QUERIES[:4])), 20)
+    finally:
+        await batcher.astop()
+    assert [r[0][0].passage.title for r in results] == [t for t, _ in TOPICS[:4]]
+    assert batcher.stats.batches == 4
+
+
+def test_workers_must_be_positive(retriever: BM25Retriever) -> None:
+    with pytest.raises(ValueError, match="workers"):
+        MicroBatcher(retriever.batch_search, workers=0)

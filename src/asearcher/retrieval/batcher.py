@@ -1,9 +1,11 @@
 """Dynamic micro-batching of search queries, as inference servers batch requests.
 
-Concurrent HTTP requests each submit their queries to one `MicroBatcher`; a single worker task
-drains everything waiting (up to `max_batch`), runs `retriever.batch_search` once per distinct
-`topk` in a worker thread, and resolves each query's future. While a batch runs, new queries
-pile up in the queue and form the next batch, so the batch size grows with the load by itself.
+Concurrent HTTP requests each submit their queries to one `MicroBatcher`; a worker task drains
+everything waiting (up to `max_batch`), runs `retriever.batch_search` once per distinct `topk` in
+a worker thread, and resolves each query's future. While a batch runs, new queries pile up in the
+queue and form the next batch, so the batch size grows with the load by itself. With `workers` > 1,
+that many workers take batches from the one queue, so a second batch can be searched while the
+first one still runs (the retriever must then be safe to call from several threads at once).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ class BatchStats:
     batches: int = 0
     queries: int = 0
     sizes: Counter[int] = field(default_factory=Counter)  # batch size -> how many batches had it
-    busy_s: float = 0.0  # seconds spent inside batch_search
+    busy_s: float = 0.0  # seconds spent inside batch_search, summed over workers (may exceed wall time)
 
     def as_dict(self) -> dict[str, float | int]:
         mean = self.queries / self.batches if self.batches else 0.0
@@ -53,46 +55,54 @@ class MicroBatcher:
     serves the callers (`start()`), and stopped with `astop()`.
     """
 
-    def __init__(self, batch_search: BatchSearchFn, *, max_batch: int = 64, max_wait_ms: float = 1.0) -> None:
+    def __init__(self, batch_search: BatchSearchFn, *, max_batch: int = 64, max_wait_ms: float = 1.0,
+                 workers: int = 1) -> None:
         if max_batch < 1:
             raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
         if max_wait_ms < 0:
             raise ValueError(f"max_wait_ms must be >= 0, got {max_wait_ms}")
         self._batch_search = batch_search
         self.max_batch = max_batch
         self.max_wait_s = max_wait_ms / 1000.0
+        self.workers = workers
         self.stats = BatchStats()
         self._queue: asyncio.Queue[_Item] | None = None
-        self._worker: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        """Start the worker task in the running event loop."""
-        if self._worker is not None:
+        """Start the worker tasks in the running event loop."""
+        if self._tasks:
             raise RuntimeError("MicroBatcher already started")
         self._queue = asyncio.Queue()
-        self._worker = asyncio.get_running_loop().create_task(self._arun(), name="retrieval-batcher")
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._arun(), name=f"retrieval-batcher-{i}") for i in range(self.workers)]
 
     async def astop(self) -> None:
-        """Stop the worker; queries still queued fail with CancelledError."""
-        if self._worker is None:
+        """Stop the workers; queries still queued fail with CancelledError."""
+        if not self._tasks:
             return
-        self._worker.cancel()
-        try:
-            await self._worker
-        except asyncio.CancelledError:
-            pass
-        self._worker = None
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self._tasks = []
         assert self._queue is not None
         while not self._queue.empty():
             self._queue.get_nowait().future.cancel()
 
     async def asearch(self, queries: list[str], topk: int) -> list[list[Hit]]:
         """Results for `queries`, each query batched with whatever else is waiting."""
-        if self._queue is None or self._worker is None:
+        if self._queue is None or not self._tasks:
             raise RuntimeError("MicroBatcher.start() was not called")
-        if self._worker.done():
-            # The worker only ends by a bug; surface it instead of hanging every request.
-            raise RuntimeError("retrieval batch worker has stopped") from self._worker.exception()
+        for task in self._tasks:
+            if task.done():
+                # A worker only ends by a bug; surface it instead of hanging every request.
+                raise RuntimeError("retrieval batch worker has stopped") from task.exception()
         loop = asyncio.get_running_loop()
         futures = []
         for q in queries:

@@ -51,11 +51,33 @@ class DenseConfig:
     ivf_nprobe: int = cfg(32, "ivfpq: lists visited per query.")
     pq_m: int = cfg(16, "ivfpq: sub-quantisers per vector (must divide the embedding dimension).")
     device: str = cfg("cpu", "torch device for the embedder (cpu, cuda).")
+    dtype: Literal["auto", "float32", "bfloat16"] = cfg(
+        "auto",
+        "Compute precision of the embedder: bfloat16 runs the encoder under autocast (layer norms, softmax "
+        "and pooling stay float32); auto picks it where the hardware computes bf16 natively (CPU flag "
+        "avx512_bf16 or amx_bf16, a CUDA GPU that supports it), else float32. Vectors are float32 either "
+        "way and bf16/fp32 vectors of one text have cosine > 0.9999, so an index built with one dtype is "
+        "searched with the other.",
+    )
+    threads: int = cfg(
+        1,
+        "CPU threads of the embedder (torch) and of faiss search; 0 = their defaults (one per core). One "
+        "thread measured faster on a 2-core machine that is also serving HTTP or running other jobs: "
+        "their thread pools spin-wait, so a pool of 2 on 2 busy cores stalls.",
+    )
+    embedding_cache: str = cfg(
+        "",
+        "Folder of reusable passage embeddings, keyed by the passages' content, the model, passage_prefix, "
+        "max_seq_length and dtype: a rebuild of the same corpus (or a hybrid build after a dense one) "
+        "loads them instead of embedding again. Empty = no cache (it costs a second copy of the vectors).",
+    )
 
     def validate(self) -> None:
         for name in ("batch_size", "max_seq_length", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
             if getattr(self, name) < 1:
                 raise UserError(f"dense.{name}: must be >= 1, got {getattr(self, name)}")
+        if self.threads < 0:
+            raise UserError(f"dense.threads: must be >= 0 (0 = library default), got {self.threads}")
         for name in ("ivf_nlist", "ivf_nprobe", "pq_m"):
             if getattr(self, name) < 1:
                 raise UserError(f"dense.{name}: must be >= 1, got {getattr(self, name)}")

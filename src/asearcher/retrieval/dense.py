@@ -26,8 +26,9 @@ from tqdm import tqdm
 from asearcher.api.documents import Hit, Passage
 from asearcher.config import from_dict, to_dict
 from asearcher.errors import UserError
+from asearcher.retrieval import embedding_cache
 from asearcher.retrieval.config import DenseConfig
-from asearcher.retrieval.embedder import Embedder
+from asearcher.retrieval.embedder import Embedder, resolve_dtype, resolve_model, set_threads
 from asearcher.retrieval.passage_store import META_FILE, OFFSETS_FILE, TEXT_FILE, PassageStore, write_store
 
 log = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ class DenseRetriever:
         self.store: PassageStore | None = None
         self.faiss_index: faiss.Index | None = None
         self._embedder: Embedder | None = None
+        self.passage_dtype: str | None = None  # dtype the indexed vectors were computed in (provenance)
 
     @property
     def embedder(self) -> Embedder:
@@ -100,8 +102,12 @@ class DenseRetriever:
     def index_store(self, store: PassageStore) -> None:
         """Embed an existing store (resuming unfinished batches) and build the faiss index."""
         t0 = time.perf_counter()
-        emb = self._embed_all(store)
-        index = _new_faiss_index(self.config, self.embedder.dim, len(store))
+        set_threads(self.config.threads)  # faiss too, even when the vectors come from the cache
+        emb = self._cached_embeddings(store)
+        if emb is None:
+            emb = self._embed_all(store)
+            self._cache_embeddings(store)
+        index = _new_faiss_index(self.config, emb.shape[1], len(store))
         if not index.is_trained and len(store):
             rng = np.random.default_rng(0)
             sample = np.sort(rng.choice(len(store), size=min(len(store), _TRAIN_MAX), replace=False))
@@ -116,6 +122,32 @@ class DenseRetriever:
         self.store, self.faiss_index = store, index
         log.info("dense: indexed %d passages in %.1fs", len(store), time.perf_counter() - t0)
 
+    def _cache_key(self, store: PassageStore) -> str:
+        return embedding_cache.embedding_key(
+            store.dir / TEXT_FILE, resolve_model(self.config.model), self.config.passage_prefix,
+            self.config.max_seq_length, resolve_dtype(self.config.dtype, self.config.device))
+
+    def _cached_embeddings(self, store: PassageStore) -> np.ndarray | None:
+        """The store's vectors from `embedding_cache` (without loading the model), or None."""
+        if not self.config.embedding_cache or not len(store):
+            return None
+        cache_dir = Path(self.config.embedding_cache).expanduser()
+        emb = embedding_cache.load(cache_dir, self._cache_key(store), len(store))
+        if emb is not None:
+            self.passage_dtype = resolve_dtype(self.config.dtype, self.config.device)
+            log.info("dense: %d passage vectors taken from the embedding cache %s", len(store), cache_dir)
+        return emb
+
+    def _cache_embeddings(self, store: PassageStore) -> None:
+        if not self.config.embedding_cache or not len(store):
+            return
+        info = {"model": str(self.embedder.model_path), "rows": len(store), "dim": self.embedder.dim,
+                "dtype": self.embedder.dtype, "passage_prefix": self.config.passage_prefix,
+                "max_seq_length": self.config.max_seq_length, "store": str(store.dir)}
+        path = embedding_cache.save(Path(self.config.embedding_cache).expanduser(), self._cache_key(store),
+                                    self.dir / EMB_FILE, info)
+        log.info("dense: passage vectors saved to the embedding cache as %s", path)
+
     def _embed_all(self, store: PassageStore) -> np.ndarray:
         """All passage vectors as a (rows, dim) memmap, resuming a matching unfinished run."""
         n, dim = len(store), self.embedder.dim
@@ -123,6 +155,7 @@ class DenseRetriever:
             "model": str(self.embedder.model_path),
             "passage_prefix": self.config.passage_prefix,
             "max_seq_length": self.config.max_seq_length,
+            "dtype": self.embedder.dtype,
             "rows": n,
             "dim": dim,
             "store_bytes": (store.dir / TEXT_FILE).stat().st_size,
@@ -147,6 +180,7 @@ class DenseRetriever:
             _write_json(progress_path, {"key": key, "done": lo + len(batch)})
             bar.update(len(batch))
         bar.close()
+        self.passage_dtype = self.embedder.dtype
         return emb[:n]
 
     def search(self, query: str, topk: int) -> list[Hit]:
@@ -174,8 +208,11 @@ class DenseRetriever:
         if out_dir.resolve() != self.dir.resolve():
             for name in (TEXT_FILE, OFFSETS_FILE, META_FILE, FAISS_FILE):
                 shutil.copy2(self.dir / name, out_dir / name)
-        model = str(self._embedder.model_path) if self._embedder else self.config.model
-        _write_json(out_dir / CONFIG_FILE, {"config": to_dict(self.config), "model_path": model})
+        model = str(self._embedder.model_path if self._embedder else resolve_model(self.config.model))
+        # passage_dtype is provenance only: vectors are float32 whichever dtype computed them, and
+        # queries may be encoded in another one (fp32/bf16 vectors of one text: cosine > 0.9999).
+        _write_json(out_dir / CONFIG_FILE, {"config": to_dict(self.config), "model_path": model,
+                                            "passage_dtype": self.passage_dtype})
 
     @classmethod
     def load(cls, index_dir: Path, config_overrides: dict[str, Any] | None = None) -> DenseRetriever:
@@ -185,11 +222,13 @@ class DenseRetriever:
         if not conf_path.is_file() or not (index_dir / FAISS_FILE).is_file():
             raise UserError(f"{index_dir}: not a dense index (missing {CONFIG_FILE} or {FAISS_FILE})")
         try:
-            data = json.loads(conf_path.read_text())["config"]
+            saved = json.loads(conf_path.read_text())
+            data = saved["config"]
         except (json.JSONDecodeError, KeyError, TypeError) as e:
             raise UserError(f"{conf_path}: corrupt ({e})") from None
         config = from_dict(DenseConfig, {**data, **(config_overrides or {})}, "dense")
         self = cls(config, workdir=index_dir)
+        self.passage_dtype = saved.get("passage_dtype")  # absent in folders built before it was recorded
         self.store = PassageStore(index_dir)
         self.faiss_index = faiss.read_index(str(index_dir / FAISS_FILE))
         if self.faiss_index.ntotal != len(self.store):

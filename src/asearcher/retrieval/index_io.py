@@ -22,7 +22,7 @@ from asearcher.api.retriever import Retriever
 from asearcher.config import from_dict, to_dict
 from asearcher.corpus.readers import iter_passages
 from asearcher.errors import UserError
-from asearcher.paths import default_index_dir
+from asearcher.paths import default_index_dir, home
 from asearcher.retrieval.config import IndexConfig
 from asearcher.retrieval.passage_store import PassageStore, store_source, write_store
 
@@ -145,5 +145,16 @@ def ensure_default_index(kind: str = "bm25") -> Path:
 
     corpus = ensure_default_corpus()
     log.info("building the default %s index in %s (once)", kind, out)
-    build_index(corpus.passages, out, kind)
+    build_index(corpus.passages, out, kind, default_index_config(kind))
     return out
+
+
+def default_index_config(kind: str) -> IndexConfig:
+    """The config of the default corpus's indexes: defaults, plus an embedding cache under $ASEARCHER_HOME.
+
+    The corpus is small (~16 MB of MiniLM vectors), so keeping its embeddings costs little and lets the
+    dense and hybrid indexes share one embedding pass (minutes on 2 cores).
+    """
+    config = IndexConfig(kind=kind)
+    config.dense.embedding_cache = str(home() / "embeddings")
+    return config

@@ -82,7 +82,7 @@ class _ServiceState:
             logger.exception("loading the index failed")
             return
         batcher = MicroBatcher(retriever.batch_search, max_batch=self.config.max_batch,
-                               max_wait_ms=self.config.max_wait_ms)
+                               max_wait_ms=self.config.max_wait_ms, workers=self.config.batch_workers)
         batcher.start()
         self.batcher, self.retriever = batcher, retriever
         # Everything loaded so far lives as long as the server: move it out of the cyclic GC's
