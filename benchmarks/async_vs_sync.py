@@ -1,18 +1,31 @@
 """Async vs sync RL on a long-tailed workload: the same run with eta = 0 (synchronous) and eta = 4.
 
-The real `TrainLoop`, `RolloutExecutor`, `StalenessController`, `Trainer` and `InProcessWeightSync`
-run; only the workload is synthetic, so that episode lengths are controlled. Each question has a
-turn count: most have `--short-turns` turns, a fraction `--long-frac` has `--long-turns` (10x
-longer, as in the paper's long-horizon search). Every turn is a real generation of a few tokens by
-a `TransformersEngine` serving a small random Qwen2 (weights updated in place after every step) plus
-a simulated tool call of `--tool-latency-s` (an `asyncio.sleep`, like waiting on a search server).
-The reward (fraction of sampled bytes that are lower-case letters) is learnable, so the final policy's held-out
-reward shows whether staleness hurt learning.
+What is real: the `TrainLoop`, `RolloutExecutor`, `StalenessController`, `Trainer` (packing, decoupled
+PPO loss, AdamW on a random Qwen2 policy of `--layers` x `--hidden`), `InProcessWeightSync`, and a
+`TransformersEngine` (batched KV-cache generation, exact behaviour logprobs, weights updated in place
+after every step, in-flight generations resumed under the new weights). The trainer step and every
+engine step run in worker threads of one process, so on a small CPU they compete for the same cores.
 
-    python benchmarks/async_vs_sync.py --steps 20 --out runs/async_vs_sync
+What is simulated: the workload. Each question has a fixed turn count: most have `--short-turns`,
+a share `--long-frac` has `--long-turns` (10x longer, as in the paper's long-horizon search). A turn
+is a real generation of `--tokens-per-turn` tokens plus a tool call that is only an
+`asyncio.sleep(--tool-latency-s)` (a search or page-access round trip: waiting, not computing),
+followed by an observation of `--obs-chars` characters appended as context (loss mask 0). The reward
+(share of sampled bytes that are lower-case letters, ~0.09 for the random policy) is learnable and
+varies within a group, so the held-out reward after training (32 short episodes sampled at T = 1
+with fixed seeds) shows whether staleness hurt learning.
 
-Reported per setting: wall time to the same number of trained samples, the fraction of that time the
-trainer waited for data (the first step excluded and included), and the held-out reward (sampled at T = 1 with fixed seeds).
+    python benchmarks/async_vs_sync.py --out runs/async_vs_sync     # docs/benchmarks.md's main row (defaults)
+    python benchmarks/async_vs_sync.py --layers 8 --tool-latency-s 1.0 --json benchmarks/results/x.json
+
+Reported per eta, for the same number of trained samples (`--steps` x batch): wall time and the
+speed-up over the first eta; the fraction of the training loop the trainer spent waiting for a batch
+(`time/wait_s`: blocked in `aget_batch`; weight-sync time is *not* waiting, it is reported
+separately as sync%) over all steps and after the first step (the first step always waits for a whole
+batch to be generated, in both modes: pipeline fill); the largest token lag; groups dropped as too
+stale; mean sampled tokens of the trained trajectories (turns x `--tokens-per-turn`: a long tail dropped
+as too stale would bias training towards short episodes); the held-out reward before and after. `--json` also writes the results (and the load
+average before and after each run) to a file.
 """
 
 from __future__ import annotations
@@ -23,6 +36,7 @@ import copy
 import hashlib
 import json
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -38,17 +52,59 @@ from asearcher.rl.components import TrainComponents
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.data import TrainData
 from asearcher.rl.metrics import read_metrics
-from asearcher.rl.train_loop import atrain
+from asearcher.rl.train_loop import TrainLoop
+from asearcher.rl.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 
 
-def make_model(seed: int, hidden: int) -> torch.nn.Module:
+def make_model(seed: int, hidden: int, layers: int) -> torch.nn.Module:
     torch.manual_seed(seed)
     cfg = Qwen2Config(vocab_size=ByteTokenizer().vocab_size, hidden_size=hidden, intermediate_size=2 * hidden,
-                      num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                      max_position_embeddings=2048, tie_word_embeddings=False)
+                      num_hidden_layers=layers, num_attention_heads=4, num_key_value_heads=2,
+                      max_position_embeddings=4096, tie_word_embeddings=False)
     return Qwen2ForCausalLM(cfg).eval()
+
+
+class ThreadBudgetEngine(TransformersEngine):
+    """A TransformersEngine whose steps use `threads` torch threads (0: torch's default).
+
+    torch.set_num_threads sets the calling thread's OpenMP pool size (and the default of threads created
+    later), and engine steps run on whichever asyncio worker thread is free, so it is set at every step.
+    """
+
+    def __init__(self, *args, threads: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads = threads
+        self.busy_s = 0.0  # wall time inside engine steps (prefill or decode), summed
+        self.prefill_tokens = 0  # rows x padded width of every prefill (re-prefills after a weight update too)
+        self.reprefill_tokens = 0  # the part of prefill_tokens spent re-prefilling rows after weight updates
+
+    def _step(self, admit):  # runs in a worker thread
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        redo = self._active if self._stale else []  # rows re-prefilled under new weights
+        rows, width = len(admit) + len(redo), max((len(s.prompt) + len(s.out) for s in admit + redo), default=0)
+        self.reprefill_tokens += len(redo) * width
+        start = time.perf_counter()
+        try:
+            return super()._step(admit)
+        finally:
+            self.busy_s += time.perf_counter() - start
+            self.prefill_tokens += rows * width
+
+
+class ThreadBudgetTrainer(Trainer):
+    """A Trainer whose steps use `threads` torch threads (0: torch's default); see ThreadBudgetEngine."""
+
+    def __init__(self, *args, threads: int = 0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.threads = threads
+
+    def step(self, samples):  # runs in a worker thread
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        return super().step(samples)
 
 
 def turns_of(qid: str, short: int, long: int, long_frac: float) -> int:
@@ -99,6 +155,7 @@ def make_config(args: argparse.Namespace, eta: int, out: Path) -> TrainConfig:
     c.name, c.out_dir, c.total_steps, c.seed = f"eta{eta}", str(out), args.steps, args.seed
     c.rollout.group_size, c.rollout.batch_questions = args.group_size, args.batch_questions
     c.rollout.max_staleness, c.rollout.max_concurrent = eta, args.max_concurrent
+    c.rollout.seed = args.seed
     c.trainer.lr, c.trainer.max_tokens_per_mb = args.lr, 8192
     c.filter.enabled, c.eval.enabled = False, False
     c.checkpoint.every_steps = 0
@@ -115,71 +172,138 @@ async def held_out_reward(engine, args: argparse.Namespace) -> float:
     return sum([await letter_reward(t) for t in trajs if t is not None]) / len(trajs)
 
 
-async def arun_setting(args: argparse.Namespace, eta: int, out: Path) -> dict[str, float]:
-    config = make_config(args, eta, out)
-    model = make_model(args.seed, args.hidden)
-    engine = TransformersEngine(model, ByteTokenizer(), max_batch_size=args.max_concurrent, seed=args.seed)
-    data = TrainData(questions(args.train_questions, "q"), epochs=100, shuffle=True, seed=args.seed)
-    parts = TrainComponents(trainer_model=copy.deepcopy(model).train(), engine=engine,
-                            agent_factory=lambda s: TurnsAgent(engine, s, args), reward_fn=letter_reward, data=data)
-    before = await held_out_reward(engine, args)
-    start = time.perf_counter()
-    result = await atrain(config, run_dir=out / f"eta{eta}", progress=False, parts=parts)
-    wall = time.perf_counter() - start
-    rows = read_metrics(result.run_dir / "metrics.jsonl")
-    after = await held_out_reward(engine, args)
-    await engine.aclose()
-    wait = [r["time/wait_s"] for r in rows]
-    interval = [r["time/interval_s"] for r in rows]
+def _frac(num: list[float], den: list[float]) -> float:
+    return sum(num) / max(sum(den), 1e-9)
+
+
+def summarise(rows: list[dict], eta: int, batch_size: int) -> dict[str, float]:
+    """Timing and staleness figures of one run from its metrics.jsonl rows (definitions: module docstring)."""
+    wait, sync = [r["time/wait_s"] for r in rows], [r["time/sync_s"] for r in rows]
+    train, interval = [r["time/train_s"] for r in rows], [r["time/interval_s"] for r in rows]
     return {
-        "eta": eta, "steps": result.steps, "trained_samples": result.steps * config.rollout.batch_size,
-        "wall_s": wall, "train_loop_s": sum(interval),
-        "wait_frac": sum(wait) / max(sum(interval), 1e-9),
-        "wait_frac_after_first": sum(wait[1:]) / max(sum(interval[1:]), 1e-9),
+        "eta": eta, "steps": len(rows), "trained_samples": len(rows) * batch_size,
+        "train_loop_s": sum(interval),
+        "wait_frac": _frac(wait, interval), "wait_frac_after_first": _frac(wait[1:], interval[1:]),
+        "sync_frac": _frac(sync, interval), "train_frac": _frac(train, interval),
+        "train_step_s_mean": sum(train) / len(train), "first_wait_s": wait[0],
         "lag_max": max(r.get("lag/max", 0.0) for r in rows),
-        "reward_before": before, "reward_after": after,
+        "lag_mean": sum(r.get("lag/mean", 0.0) for r in rows) / len(rows),
+        "dropped_too_stale": sum(r.get("drops/too_stale", 0.0) for r in rows),
+        "sampled_tokens_per_traj": sum(r["traj/sampled_tokens"] for r in rows) / len(rows),
     }
 
 
+async def arun_setting(args: argparse.Namespace, eta: int, out: Path) -> dict[str, float]:
+    config = make_config(args, eta, out)
+    model = make_model(args.seed, args.hidden, args.layers)
+    engine_model = copy.deepcopy(model).to(getattr(torch, args.engine_dtype))
+    engine = ThreadBudgetEngine(engine_model, ByteTokenizer(), max_batch_size=args.max_concurrent, seed=args.seed,
+                                threads=args.engine_threads)
+    data = TrainData(questions(args.train_questions, "q"), epochs=100, shuffle=True, seed=args.seed)
+    parts = TrainComponents(trainer_model=model.train(), engine=engine,
+                            agent_factory=lambda s: TurnsAgent(engine, s, args), reward_fn=letter_reward, data=data)
+    trainer = ThreadBudgetTrainer(parts.trainer_model, config.trainer, threads=args.trainer_threads)
+    before = await held_out_reward(engine, args)
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    engine.busy_s, engine.prefill_tokens, engine.reprefill_tokens = 0.0, 0, 0
+    result = await TrainLoop(config, parts, out / f"eta{eta}", progress=False, trainer=trainer).arun()
+    wall = time.perf_counter() - start
+    busy, prefill_tokens, reprefill_tokens = engine.busy_s, engine.prefill_tokens, engine.reprefill_tokens
+    load_after = os.getloadavg()[0]
+    rows = read_metrics(result.run_dir / "metrics.jsonl")
+    after = await held_out_reward(engine, args)
+    await engine.aclose()
+    return summarise(rows, eta, config.rollout.batch_size) | {
+        "wall_s": wall, "engine_busy_frac": busy / wall, "engine_prefill_tokens": prefill_tokens,
+        "engine_reprefill_tokens": reprefill_tokens,
+        "reward_before": before, "reward_after": after,
+        "loadavg_1min_before": load_before, "loadavg_1min_after": load_after,
+    }
+
+
+def positive(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+    return parse
+
+
+def non_negative(kind):
+    def parse(text: str):
+        value = kind(text)
+        if value < 0:
+            raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        return value
+    return parse
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--steps", type=int, default=20, help="training steps per setting (same for both)")
-    p.add_argument("--etas", type=int, nargs="+", default=[0, 4], help="max staleness values to compare")
-    p.add_argument("--group-size", type=int, default=4)
-    p.add_argument("--batch-questions", type=int, default=4)
-    p.add_argument("--max-concurrent", type=int, default=64)
-    p.add_argument("--short-turns", type=int, default=1)
-    p.add_argument("--long-turns", type=int, default=10)
-    p.add_argument("--long-frac", type=float, default=0.15)
-    p.add_argument("--tokens-per-turn", type=int, default=8)
-    p.add_argument("--tool-latency-s", type=float, default=0.5)
-    p.add_argument("--obs-chars", type=int, default=0, help="characters of each tool observation (context, mask 0)")
-    p.add_argument("--hidden", type=int, default=128, help="hidden size of the random Qwen2 policy")
-    p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--train-questions", type=int, default=256)
-    p.add_argument("--eval-questions", type=int, default=32)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("runs/async_vs_sync"))
-    return p.parse_args(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--steps", type=positive(int), default=16, help="training steps per eta (the same for each)")
+    p.add_argument("--etas", type=non_negative(int), nargs="+", default=[0, 4], help="max staleness values to compare")
+    p.add_argument("--group-size", type=positive(int), default=4, help="trajectories per question")
+    p.add_argument("--batch-questions", type=positive(int), default=4, help="questions (groups) per training step")
+    p.add_argument("--max-concurrent", type=positive(int), default=96,
+                   help="most episodes in flight (rollout.max_concurrent; also the engine's decode batch)")
+    p.add_argument("--short-turns", type=positive(int), default=1, help="turns of a short episode")
+    p.add_argument("--long-turns", type=positive(int), default=10, help="turns of a long episode")
+    p.add_argument("--long-frac", type=non_negative(float), default=0.15, help="share of questions with long episodes")
+    p.add_argument("--tokens-per-turn", type=positive(int), default=4, help="tokens the policy samples per turn")
+    p.add_argument("--tool-latency-s", type=non_negative(float), default=0.5,
+                   help="simulated tool round trip per turn (asyncio.sleep: waiting, no compute)")
+    p.add_argument("--obs-chars", type=non_negative(int), default=0,
+                   help="extra characters of each tool observation (context, loss mask 0)")
+    p.add_argument("--hidden", type=positive(int), default=512, help="hidden size of the random Qwen2 policy")
+    p.add_argument("--layers", type=positive(int), default=12, help="decoder layers of the random Qwen2 policy")
+    p.add_argument("--engine-threads", type=non_negative(int), default=1,
+                   help="torch threads of each engine step (0: torch's default, shared with the trainer)")
+    p.add_argument("--trainer-threads", type=non_negative(int), default=1,
+                   help="torch threads of each trainer step (0: torch's default, shared with the engine)")
+    p.add_argument("--engine-dtype", choices=["float32", "bfloat16"], default="bfloat16",
+                   help="the engine's copy of the policy (the trainer keeps float32 master weights; weight sync "
+                        "casts; behaviour logprobs then differ from the trainer's by bf16 rounding, which the "
+                        "decoupled PPO loss corrects for, as with a bf16 vLLM engine)")
+    p.add_argument("--lr", type=positive(float), default=3e-4, help="AdamW learning rate")
+    p.add_argument("--train-questions", type=positive(int), default=256, help="training questions (epochs repeat them)")
+    p.add_argument("--eval-questions", type=positive(int), default=32, help="held-out episodes for the reward")
+    p.add_argument("--seed", type=int, default=0, help="model init, data order and episode sampling seed")
+    p.add_argument("--out", type=Path, default=Path("runs/async_vs_sync"), help="run folders (one per eta)")
+    p.add_argument("--json", type=Path, default=None, help="also write the results (with the arguments) here")
+    args = p.parse_args(argv)
+    if args.max_concurrent < args.group_size:
+        p.error(f"--max-concurrent ({args.max_concurrent}) must be >= --group-size ({args.group_size})")
+    if args.long_frac > 1:
+        p.error(f"--long-frac must be in [0, 1], got {args.long_frac}")
+    if args.hidden % 4:
+        p.error(f"--hidden must be a multiple of 4 (4 attention heads), got {args.hidden}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
-    results = [asyncio.run(arun_setting(args, eta, args.out)) for eta in args.etas]
+    results = [asyncio.run(arun_setting(args, eta, args.out / f"seed{args.seed}")) for eta in args.etas]
     base = results[0]
     for r in results:
         r["speedup_vs_first"] = base["wall_s"] / r["wall_s"]
+    payload = json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                                       "results": results}, indent=1))
-    print(f"{'eta':>4} {'steps':>5} {'wall_s':>8} {'speedup':>8} {'wait%':>6} {'wait%>1':>8} {'lag':>4} "
-          f"{'reward before':>13} {'after':>6}")
+    (args.out / f"results-seed{args.seed}.json").write_text(payload)
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(payload)
+    print(f"{'eta':>4} {'steps':>5} {'wall_s':>8} {'speedup':>8} {'wait%':>6} {'wait%>1':>8} {'sync%':>6} "
+          f"{'train_s':>7} {'eng%':>5} {'lag':>4} {'stale':>5} {'tok/traj':>8} {'reward before':>13} {'after':>6} {'load':>9}")
     for r in results:
         print(f"{r['eta']:>4} {r['steps']:>5} {r['wall_s']:>8.1f} {r['speedup_vs_first']:>8.2f} "
-              f"{100 * r['wait_frac']:>6.1f} {100 * r['wait_frac_after_first']:>8.1f} {r['lag_max']:>4.0f} "
-              f"{r['reward_before']:>13.3f} {r['reward_after']:>6.3f}")
+              f"{100 * r['wait_frac']:>6.1f} {100 * r['wait_frac_after_first']:>8.1f} {100 * r['sync_frac']:>6.1f} "
+              f"{r['train_step_s_mean']:>7.2f} {100 * r['engine_busy_frac']:>5.1f} {r['lag_max']:>4.0f} {r['dropped_too_stale']:>5.0f} "
+              f"{r['sampled_tokens_per_traj']:>8.1f} {r['reward_before']:>13.3f} {r['reward_after']:>6.3f} "
+              f"{r['loadavg_1min_before']:>4.1f}-{r['loadavg_1min_after']:<4.1f}")
     return results
 
 
