@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     setup_logging(args.verbose)
+    from asearcher import malloc_tuning
+
+    malloc_tuning.tune()  # before any tensor: bounded RSS in long multi-threaded torch runs
     try:
         return int(args.func(args) or 0)
     except UserError as e:
