@@ -149,3 +149,15 @@ async def test_requests_joining_and_leaving_a_running_batch_match_reference(engi
     assert out1.output_ids == reference_greedy(engine.model, p1, 60)
     assert out2.output_ids == reference_greedy(engine.model, p2, 20)
     assert out3.output_ids == reference_greedy(engine.model, p3, 4)
+
+
+def test_prefill_groups_bound_padding():
+    from asearcher.engines.transformers_engine import prefill_groups
+
+    assert prefill_groups([]) == []
+    assert prefill_groups([100, 101, 99]) == [[2, 0, 1]]  # similar lengths: one batch
+    groups = prefill_groups([35, 2000, 40, 1900])
+    assert groups == [[0, 2], [3, 1]]
+    for g in groups:
+        lens = [[35, 2000, 40, 1900][i] for i in g]
+        assert max(lens) * len(lens) - sum(lens) <= 0.25 * sum(lens)

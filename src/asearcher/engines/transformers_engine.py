@@ -216,13 +216,18 @@ class TransformersEngine:
             self._active, self._batch = [], None
         self._stale = False
         if admit:
-            batch, logits = KVBatch.prefill(self.model, [s.prompt + s.out for s in admit], self._pad_id)
-            if self._batch is None:
-                self._batch = batch
-            else:
-                self._batch.extend(batch)
-            self._active.extend(admit)
-            stepped = admit
+            stepped, rows = [], []
+            for group in prefill_groups([len(s.prompt) + len(s.out) for s in admit]):
+                seqs = [admit[i] for i in group]
+                batch, logits = KVBatch.prefill(self.model, [s.prompt + s.out for s in seqs], self._pad_id)
+                if self._batch is None:
+                    self._batch = batch
+                else:
+                    self._batch.extend(batch)
+                self._active.extend(seqs)
+                stepped.extend(seqs)
+                rows.append(logits)
+            logits = torch.cat(rows, 0)
         elif self._active:
             logits = self._batch.decode(self.model, [s.out[-1] for s in self._active])
             stepped = self._active
@@ -284,6 +289,24 @@ class TransformersEngine:
                 f"weights do not match the model: missing {sorted(missing)[:5]}, "
                 f"unexpected {sorted(result.unexpected_keys)[:5]}"
             )
+
+
+def prefill_groups(lengths: list[int], max_waste: float = 0.25) -> list[list[int]]:
+    """Indices of `lengths` grouped for batched prefill: sorted by length, a group grows while its
+    left padding stays within `max_waste` of its real tokens. One padded batch of a 35-token prompt
+    and a 2,000-token context would spend ~98% of the short row's compute on padding."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        g = groups[-1] if groups else None
+        if g is not None:
+            real = sum(lengths[j] for j in g) + lengths[i]
+            padded = lengths[i] * (len(g) + 1)  # i is the longest so far
+            if padded - real <= max_waste * real:
+                g.append(i)
+                continue
+        groups.append([i])
+    return groups
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
