@@ -68,10 +68,13 @@ def test_default_run_beats_the_shipped_model_on_held_out_questions(tmp_path, bm2
     from asearcher.engines.embedded import embedded_model_path
     from asearcher.errors import UserError
 
+    from asearcher import malloc_tuning
+
     try:
         embedded_model_path()
     except UserError as e:
         pytest.skip(str(e))
+    malloc_tuning.tune()  # as the CLI does
     runs = []
     for seed in SEEDS:
         res = run_default_with_warm_start(tmp_path / f"seed{seed}", seed_overrides(seed))
