@@ -45,11 +45,40 @@ def test_gpu_plan_from_allocation():
     assert "3 x engine (vllm" in plan.describe()
 
 
+def test_several_trainer_gpus_become_fsdp_ranks_one_gpu_each():
+    plan = make_plan(ClusterConfig(backend="ray", n_nodes=2, gpus_per_node=8, allocation="vllm.d12p1t1+d4p1t1"))
+    assert (plan.engines, plan.trainer_workers, plan.trainer_gpus, plan.total_gpus) == (12, 4, 1, 16)
+    assert "4 x trainer (1 CPU, 1 GPU)" in plan.describe()
+    # the paper's 16-node split (96 generation + 32 training GPUs) is now a plan the launcher runs
+    big = make_plan(ClusterConfig(backend="ray", n_nodes=16, gpus_per_node=8, allocation="vllm.d96p1t1+d32p1t1"))
+    assert (big.engines, big.trainer_workers, big.total_gpus) == (96, 32, 128)
+
+
+def test_cpu_plan_with_several_trainer_workers():
+    plan = make_plan(ClusterConfig(backend="ray", engines=1, engine_cpus=0.5, trainer_workers=2, trainer_cpus=0.5,
+                                   rollout_cpus=0.5))
+    assert (plan.trainer_workers, plan.trainer_gpus, plan.total_cpus, plan.total_gpus) == (2, 0, 2.0, 0)
+    assert "2 x trainer (0.5 CPU, 0 GPU)" in plan.describe()
+
+
+async def test_several_trainer_workers_with_fsdp_off_is_refused_before_ray_starts(tmp_path, monkeypatch):
+    from asearcher.rl.train_loop import atrain
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # the check comes first: it needs no Ray
+    config = load_config(TrainConfig, None, ["cluster.backend=ray", "cluster.trainer_workers=2", "fsdp.mode='off'",
+                                             f"out_dir={tmp_path}"])
+    with pytest.raises(UserError, match="fsdp.mode=off but the trainer runs in 2 processes"):
+        await atrain(config, tmp_path / "run", progress=False)
+
+
 @pytest.mark.parametrize("cluster, match", [
     ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d8p1t1+d1p1t1"}, "needs 9 GPUs"),
     ({"n_nodes": 4, "gpus_per_node": 4, "allocation": "vllm.d1p1t8+d1p1t1"}, "one node"),
     ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "sglang.d4p1t1+d1p1t1"}, "vLLM servers only"),
-    ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d2p1t1"}, "FSDP2"),
+    ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d1p1t2"}, "d2p1t1 for 2 trainer GPUs"),
+    ({"n_nodes": 2, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d2p2t1"}, "must be d<N>p1t1"),
+    ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d2p1t1", "trainer_workers": 3},
+     "cluster.trainer_workers=3 is for runs without an allocation"),
     ({"n_nodes": 1, "gpus_per_node": 0, "allocation": "vllm.d1p1t1+d1p1t1"}, "cluster.gpus_per_node"),
 ])
 def test_plans_the_launcher_cannot_run_are_refused(cluster, match):
@@ -57,7 +86,7 @@ def test_plans_the_launcher_cannot_run_are_refused(cluster, match):
         make_plan(ClusterConfig(backend="ray", **cluster))
 
 
-@pytest.mark.parametrize("key", ["cluster.engines=0", "cluster.engine_cpus=-1", "cluster.object_store_mb=10",
+@pytest.mark.parametrize("key", ["cluster.engines=0", "cluster.trainer_workers=0", "cluster.engine_cpus=-1", "cluster.object_store_mb=10",
                                  "cluster.num_cpus=-2"])
 def test_bad_cluster_values_name_the_key(key):
     with pytest.raises(UserError, match=key.split("=")[0]):

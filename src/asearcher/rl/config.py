@@ -135,7 +135,9 @@ class ClusterConfig:
     engines: int = cfg(1, "backend=ray without allocation: engine actors (in-process transformers engines), "
                        "routed per trajectory.")
     engine_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per engine actor (fractions allowed).")
-    trainer_cpus: float = cfg(1.0, "backend=ray: CPUs reserved for the trainer actor.")
+    trainer_workers: int = cfg(1, "backend=ray without allocation: trainer actors; more than 1 = the FSDP2 trainer "
+                               "sharded over them (gloo on CPU). With an allocation its training part sets this.")
+    trainer_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per trainer actor.")
     rollout_cpus: float = cfg(1.0, "backend=ray: CPUs reserved for the rollout actor (executor, agents, tools, "
                               "orchestrator).")
     retrieval_server: bool = cfg(False, "backend=ray: serve the retriever (an index folder or the embedded BM25) "
@@ -152,6 +154,8 @@ class ClusterConfig:
                             f"{self.gpus_per_node}")
         if self.engines < 1:
             raise UserError(f"cluster.engines must be >= 1, got {self.engines}")
+        if self.trainer_workers < 1:
+            raise UserError(f"cluster.trainer_workers must be >= 1, got {self.trainer_workers}")
         for name in ("engine_cpus", "trainer_cpus", "rollout_cpus", "retrieval_cpus"):
             if getattr(self, name) < 0:
                 raise UserError(f"cluster.{name} must be >= 0, got {getattr(self, name)}")

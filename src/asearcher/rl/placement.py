@@ -8,10 +8,11 @@ The GPU allocation uses AReaL's notation, which the paper's recipes quote:
     <server>.d<D>p<P>t<T>+d<D>p<P>t<T>
      generation: D engine replicas (data parallel), each a server on P x T GPUs
                  (pipeline x tensor parallel, all on one node)
-     training:   D x P x T trainer GPUs
+     training:   D x P x T trainer GPUs (P = T = 1 here: D FSDP2 ranks, one GPU each)
 
 e.g. `vllm.d6p1t1+d2p1t1` on one 8-GPU node: six single-GPU vLLM servers and two trainer GPUs. With no
-allocation (CPU runs) the engines are in-process transformers engines, `cluster.engines` of them.
+allocation (CPU runs) the engines are in-process transformers engines, `cluster.engines` of them, and
+the trainer runs in `cluster.trainer_workers` actors (more than one: FSDP2 over gloo).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ class RayPlan:
         engines: engine actors (data-parallel generation replicas); the rollout side routes over them.
         engine_cpus, engine_gpus: per engine actor; engine_gpus = pp * tp of the generation part.
         engine_tp, engine_pp: tensor / pipeline parallel size of each engine's server.
-        trainer_workers, trainer_cpus, trainer_gpus: trainer actors and per-actor resources.
+        trainer_workers, trainer_cpus, trainer_gpus: trainer actors (more than one: the ranks of the FSDP2
+            trainer) and per-actor resources.
         rollout_cpus: the rollout actor (executor, agents, tools, orchestrator).
         retrieval_cpus: the retrieval-server actor; 0 = no such actor (tools search in-process).
     """
@@ -128,14 +130,16 @@ class RayPlan:
 def make_plan(cluster: ClusterConfig) -> RayPlan:
     """The actors of a `cluster.backend=ray` run, checked against what this launcher can run.
 
-    Raises UserError naming the key when the allocation does not fit the nodes, or asks for
-    something not implemented yet (multi-GPU training, SGLang servers launched by Ray).
+    More than one trainer worker means the FSDP2 trainer (rl/fsdp_trainer.py), one rank per actor: on CPU
+    `cluster.trainer_workers` actors, on GPUs one actor per GPU of the allocation's training part.
+    Raises UserError naming the key when the allocation does not fit the nodes, or asks for something
+    not implemented (tensor / pipeline parallel training, SGLang servers launched by Ray).
     """
     c = cluster
     retrieval_cpus = c.retrieval_cpus if c.retrieval_server else 0.0
     if not c.allocation:
-        return RayPlan("transformers", c.engines, c.engine_cpus, 0, 1, 1, 1, c.trainer_cpus, 0, c.rollout_cpus,
-                       retrieval_cpus)
+        return RayPlan("transformers", c.engines, c.engine_cpus, 0, 1, 1, c.trainer_workers, c.trainer_cpus, 0,
+                       c.rollout_cpus, retrieval_cpus)
     alloc = parse_allocation(c.allocation)
     have = c.n_nodes * c.gpus_per_node
     if alloc.gpus > have:
@@ -149,9 +153,13 @@ def make_plan(cluster: ClusterConfig) -> RayPlan:
     if alloc.server == "sglang":
         raise UserError(f"cluster.allocation={c.allocation!r}: the Ray launcher starts vLLM servers only so far; use "
                         "'vllm.' (SGLang servers can be started by hand and used through engines/sglang_engine.py)")
-    if alloc.train.gpus != 1:
-        raise UserError(f"cluster.allocation={c.allocation!r} asks for {alloc.train.gpus} trainer GPUs; the Ray "
-                        "launcher runs the single-process trainer (rl/trainer.py) on one GPU: give d1p1t1 for the "
-                        "training part (multi-GPU FSDP2 training is not implemented yet)")
-    return RayPlan(alloc.server, alloc.gen.dp, c.engine_cpus, per_engine, alloc.gen.tp, alloc.gen.pp, 1,
+    if alloc.train.pp != 1 or alloc.train.tp != 1:
+        d = alloc.train.gpus
+        raise UserError(f"cluster.allocation={c.allocation!r}: the training part must be d<N>p1t1 (the FSDP2 trainer "
+                        f"shards one data-parallel group, one GPU per rank; pipeline / tensor parallel training is "
+                        f"not implemented): use d{d}p1t1 for {d} trainer GPUs")
+    if c.trainer_workers != 1:
+        raise UserError(f"cluster.trainer_workers={c.trainer_workers} is for runs without an allocation; with "
+                        f"cluster.allocation={c.allocation!r} the training part sets the trainer GPUs (one worker each)")
+    return RayPlan(alloc.server, alloc.gen.dp, c.engine_cpus, per_engine, alloc.gen.tp, alloc.gen.pp, alloc.train.dp,
                    c.trainer_cpus, 1, c.rollout_cpus, retrieval_cpus)
