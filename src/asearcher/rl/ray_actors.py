@@ -4,6 +4,8 @@
                          actor's GPUs driven through VLLMEngine from inside the actor
     TrainerWorker  x 1   the PPO Trainer (rl/trainer.py) and its model; publishes weights to the shared
                          folder (DiskWeightSync) and writes checkpoints
+    FSDPTrainerWorker x N   instead, with several trainer workers: one rank of the FSDP2 trainer
+                         (rl/fsdp_trainer.py) each; rank 0 publishes the gathered weights and checkpoints
     RolloutWorker  x 1   RolloutExecutor + agents + tools + the orchestrator (TrainLoop), talking to the
                          others through rl/ray_clients.py
     RetrievalWorker 0/1  the retrieval HTTP server (retrieval/server.py) on the actor's node
@@ -17,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -132,15 +135,88 @@ class TrainerWorker:
         return ck.state, ck.buffer
 
 
+class FSDPTrainerWorker:
+    """One rank of the FSDP2 trainer (rl/fsdp_trainer.py), one GPU when the actor has one, else CPU (gloo).
+
+    The launcher starts N of them, asks rank 0 for a rendezvous address (`rendezvous`), then calls `join`
+    on all of them at once (joining the group waits for every rank). After that each method is a
+    collective: the client (ray_clients.RemoteTrainer) calls it on every rank with the same arguments
+    and uses rank 0's answer. Method names and results are TrainerWorker's.
+    """
+
+    def __init__(self, config: TrainConfig, model_dir: str, weights_dir: str, rank: int, world_size: int) -> None:
+        setup_logging()
+        from asearcher.rl.weight_sync import DiskWeightSync
+
+        self.config, self.model_dir, self.rank, self.world_size = config, model_dir, rank, world_size
+        self.sync = DiskWeightSync(weights_dir)
+        self.trainer: Any = None
+
+    def rendezvous(self) -> tuple[str, int]:
+        """(this node's address, a free TCP port on it): MASTER_ADDR / MASTER_PORT of the group (rank 0)."""
+        import socket
+
+        import ray
+
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("", 0))  # the OS picks a free port; it is bound again by rank 0's TCPStore moments later
+            port = s.getsockname()[1]
+        return ray.util.get_node_ip_address(), port
+
+    def join(self, master_addr: str, master_port: int) -> int:
+        """Join the process group (nccl on CUDA, gloo on CPU; fsdp.backend) and build this rank's shard."""
+        from asearcher.rl.fsdp_launch import build_fsdp_trainer
+        from asearcher.rl.train_loop import seed_everything
+
+        # Ray sets CUDA_VISIBLE_DEVICES to this actor's one GPU: it is local device 0.
+        os.environ.update(RANK=str(self.rank), WORLD_SIZE=str(self.world_size), MASTER_ADDR=master_addr,
+                          MASTER_PORT=str(master_port), LOCAL_RANK="0")
+        seed_everything(self.config.seed)
+        self.trainer = build_fsdp_trainer(self.config, self.model_dir)
+        logger.info("FSDP2 trainer rank %d/%d ready on %s", self.rank, self.world_size, self.trainer.device)
+        return self.trainer.version
+
+    def ready(self) -> int:
+        return self.trainer.version
+
+    def step(self, samples: list) -> tuple[dict[str, float], int]:
+        """One update on the whole batch (every rank gets the same samples and takes its share)."""
+        stats = self.trainer.step(samples)
+        return stats, self.trainer.version
+
+    def publish(self, version: int) -> str:
+        """Gather the full weights (a collective); rank 0 writes them as `version` and returns the path,
+        the other ranks return ''."""
+        from asearcher.rl.weight_sync import WEIGHTS_FILE
+
+        if version != self.trainer.version:
+            raise RuntimeError(f"publish({version}) but rank {self.rank} is at version {self.trainer.version}")
+        state = self.trainer.state_dict_for_sync()
+        if self.rank != 0:
+            return ""
+        asyncio.run(self.sync.apublish(state, version))
+        return str(self.sync.path_of(version) / WEIGHTS_FILE)
+
+    def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any],
+                        buffer: list[tuple[int, list[Trajectory]]], keep_last: int) -> str:
+        """Rank 0 writes (only it needs `state` and `buffer`); a collective."""
+        return str(self.trainer.save_checkpoint(Path(run_dir), step, state, buffer, keep_last))
+
+    def load_checkpoint(self, path: str) -> tuple[dict[str, Any], list[tuple[int, list[Trajectory]]]]:
+        """Rank 0 reads, the shards get their slices; every rank returns state.json and the buffer."""
+        return self.trainer.load_checkpoint(path)
+
+
 class RolloutWorker:
     """The executor, agents, tools and orchestrator: `TrainLoop` with a remote trainer and remote engines."""
 
-    def __init__(self, config: TrainConfig, run_dir: str, engines: list[Any], trainer: Any, progress: bool) -> None:
+    def __init__(self, config: TrainConfig, run_dir: str, engines: list[Any], trainers: list[Any],
+                 progress: bool) -> None:
         setup_logging()
         self.config = config
         self.run_dir = Path(run_dir)
         self.engine_handles = engines
-        self.trainer_handle = trainer
+        self.trainer_handles = trainers  # one TrainerWorker, or the FSDPTrainerWorker ranks in rank order
         self.progress = progress
 
     async def ready(self) -> bool:
@@ -157,9 +233,9 @@ class RolloutWorker:
         clients = [RayEngineClient(h, tokenizer, f"engine-{i}") for i, h in enumerate(self.engine_handles)]
         engine: Any = clients[0] if len(clients) == 1 else RoutedEngine(clients)  # per-trajectory affinity
         parts = build_rollout_parts(self.config, engine)
-        version = await self.trainer_handle.ready.remote()
+        version = await self.trainer_handles[0].ready.remote()
         loop = RayTrainLoop(self.config, parts, self.run_dir, self.progress,
-                            trainer=RemoteTrainer(self.trainer_handle, version),
+                            trainer=RemoteTrainer(self.trainer_handles, version),
                             sync=TrainerDiskWeightSync(self.run_dir / "weights"))
         try:
             return await loop.arun(resume=resume)

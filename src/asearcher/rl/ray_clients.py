@@ -2,12 +2,13 @@
 
 - `RayEngineClient`: an `InferenceEngine` (and updatable engine) whose calls go to an EngineWorker actor;
   several of them sit behind `engines.router.RoutedEngine` (per-trajectory affinity, failover).
-- `RemoteTrainer`: a `PolicyTrainer` whose `step` runs in the TrainerWorker actor.
+- `RemoteTrainer`: a `PolicyTrainer` whose `step` runs in the TrainerWorker actor, or in all the
+  FSDPTrainerWorker ranks at once (their calls are collectives); rank 0 answers.
 - `TrainerDiskWeightSync`: `DiskWeightSync` where the trainer actor writes `<run>/weights/v<N>/` and
   each engine actor loads it. Disk, not the object store: the same files serve engines on other nodes
   (a shared run folder) and vLLM servers (which load from a path), and a 7B state dict (15 GB) would
   not fit a capped object store; on GPUs an NCCL broadcast implements the same WeightSync protocol.
-- `RayTrainLoop`: `TrainLoop` whose checkpoints are written by the trainer actor (it holds the
+- `RayTrainLoop`: `TrainLoop` whose checkpoints are written by the trainer actor(s) (they hold the
   weights and optimizer); everything else is the local mode's loop.
 
 Ray is imported lazily: importing this module does not need Ray.
@@ -16,6 +17,7 @@ Ray is imported lazily: importing this module does not need Ray.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +35,17 @@ def _actor_errors() -> tuple[type[BaseException], ...]:
     return (RayActorError, ActorUnavailableError)
 
 
-def _wait(ref: Any) -> Any:
-    """The value of an ObjectRef, blocking this thread. `ray.get` does the same but warns inside an async
-    actor even from a worker thread, where blocking is what we want."""
-    return ref.future().result()
+def _wait_all(refs: list[Any]) -> list[Any]:
+    """The values of `refs` (one call on every trainer rank), blocking this thread (`ray.get` would do the
+    same but warns inside an async actor even from a worker thread, where blocking is what we want). The
+    first failure is raised as soon as it happens: the other ranks then wait in a collective that will
+    never complete, so waiting for them would hang (the launcher kills them)."""
+    futures = [r.future() for r in refs]
+    done, _ = concurrent.futures.wait(futures, return_when=concurrent.futures.FIRST_EXCEPTION)
+    for f in futures:
+        if f in done and f.exception() is not None:
+            raise f.exception()  # type: ignore[misc]
+    return [f.result() for f in futures]
 
 
 class RayEngineClient:
@@ -77,29 +86,52 @@ class RayEngineClient:
 
 
 class RemoteTrainer:
-    """`PolicyTrainer` over a TrainerWorker actor. `version` mirrors the actor's; `model` is the actor handle,
-    which stands for the weights when a WeightSync publishes them (see TrainerDiskWeightSync)."""
+    """`PolicyTrainer` over the trainer actors: one TrainerWorker, or the ranks of the FSDP2 trainer
+    (FSDPTrainerWorker, `handles` in rank order). Every call goes to all of them with the same arguments
+    (for FSDP2 each is a collective: a rank left out would block the others) and rank 0's answer is used.
+    `version` mirrors rank 0's; `model` is this object, which stands for the weights when a WeightSync
+    publishes them (see TrainerDiskWeightSync)."""
 
-    def __init__(self, handle: Any, version: int = 0) -> None:
-        self.handle = handle
+    def __init__(self, handles: list[Any], version: int = 0) -> None:
+        if not handles:
+            raise ValueError("RemoteTrainer needs at least one trainer actor")
+        self.handles = list(handles)
         self.version = version
 
     @property
-    def model(self) -> Any:
-        return self.handle
+    def model(self) -> RemoteTrainer:
+        return self
 
     def step(self, samples: list[TrainSample]) -> dict[str, float]:
-        """Blocking (TrainLoop runs it in a worker thread, so the rollout event loop keeps generating)."""
-        stats, self.version = _wait(self.handle.step.remote(list(samples)))
+        """Blocking (TrainLoop runs it in a worker thread, so the rollout event loop keeps generating). The
+        batch is put in the object store once; every rank takes its share of it."""
+        import ray
+
+        batch = ray.put(list(samples)) if len(self.handles) > 1 else list(samples)
+        stats, self.version = _wait_all([h.step.remote(batch) for h in self.handles])[0]
         return stats
+
+    async def apublish(self, version: int) -> str:
+        """The trainer writes the weights of `version` into the run folder; the path (rank 0's answer)."""
+        paths = await asyncio.gather(*(h.publish.remote(version) for h in self.handles))
+        return paths[0]
+
+    def save_checkpoint(self, run_dir: Path, step: int, state: dict[str, Any], buffer: list, keep_last: int) -> str:
+        # Only rank 0 writes: the other ranks get no state or buffer to ship.
+        refs = [h.save_checkpoint.remote(str(run_dir), step, *((state, buffer) if i == 0 else ({}, [])), keep_last)
+                for i, h in enumerate(self.handles)]
+        return _wait_all(refs)[0]
+
+    def load_checkpoint(self, path: Path) -> tuple[dict[str, Any], list]:
+        return _wait_all([h.load_checkpoint.remote(str(path)) for h in self.handles])[0]
 
 
 class TrainerDiskWeightSync(DiskWeightSync):
-    """`apublish(trainer_handle, version)`: the trainer actor writes v<version> into this folder (its own
-    DiskWeightSync on the same path, so old versions are pruned there); `aupdate(engine)` is DiskWeightSync's."""
+    """`apublish(remote_trainer, version)`: the trainer actor (rank 0) writes v<version> into this folder (its
+    own DiskWeightSync on the same path, so old versions are pruned there); `aupdate(engine)` is DiskWeightSync's."""
 
-    async def apublish(self, state: Any, version: int) -> None:
-        path = await state.publish.remote(version)
+    async def apublish(self, state: RemoteTrainer, version: int) -> None:
+        path = await state.apublish(version)
         if Path(path) != self.path_of(version) / WEIGHTS_FILE:
             raise RuntimeError(f"trainer published {path}, expected {self.path_of(version) / WEIGHTS_FILE}: the "
                                "trainer and rollout actors must see the run folder at the same path")
@@ -107,15 +139,15 @@ class TrainerDiskWeightSync(DiskWeightSync):
 
 
 class RayTrainLoop(TrainLoop):
-    """TrainLoop whose trainer is a `RemoteTrainer`: the trainer actor writes and loads the checkpoints."""
+    """TrainLoop whose trainer is a `RemoteTrainer`: the trainer actor(s) write and load the checkpoints."""
 
     trainer: RemoteTrainer
 
     def _save_checkpoint(self, state: dict[str, Any]) -> None:
         # Blocks the event loop while the trainer writes, as the local mode's save does (a consistent cut).
-        _wait(self.trainer.handle.save_checkpoint.remote(str(self.run_dir), self.step, state, self.executor.buffer,
-                                                         self.config.checkpoint.keep_last))
+        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
+                                     self.config.checkpoint.keep_last)
 
     def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
-        state, buffer = _wait(self.trainer.handle.load_checkpoint.remote(str(ckpt_dir)))
+        state, buffer = self.trainer.load_checkpoint(ckpt_dir)
         return Checkpoint(Path(ckpt_dir), state, buffer)

@@ -4,6 +4,7 @@
       |                               waits for the rollout actor's result; Ctrl-C -> cancel -> checkpoint
       +-- EngineWorker x N            generation (in-process transformers on CPU; a vLLM server on GPUs)
       +-- TrainerWorker               PPO updates; writes <run>/weights/v<N>/ and checkpoints
+          or FSDPTrainerWorker x M    the same with several trainer workers: the ranks of one FSDP2 group
       +-- RetrievalWorker (optional)  the retrieval HTTP server
       +-- RolloutWorker               executor + agents + tools + TrainLoop (the orchestrator)
 
@@ -82,13 +83,40 @@ def check_resources(ray: Any, plan: RayPlan) -> None:
     if plan.total_cpus > cpus + 1e-9 or plan.total_gpus > gpus + 1e-9:
         raise UserError(f"the Ray cluster has {cpus:g} CPUs and {gpus:g} GPUs but the plan needs {plan.total_cpus:g} "
                         f"CPUs and {plan.total_gpus} GPUs ({plan.describe()}): lower cluster.*_cpus / "
-                        "cluster.engines / cluster.allocation, or raise cluster.num_cpus for a private Ray")
+                        "cluster.engines / cluster.trainer_workers / cluster.allocation, or raise cluster.num_cpus "
+                        "for a private Ray")
 
 
 def _unwrap(e: BaseException) -> BaseException:
     """A UserError raised inside an actor reaches the CLI as itself (message, exit 2), not as a traceback."""
     cause = getattr(e, "cause", None)
     return cause if isinstance(cause, UserError) else e
+
+
+async def _start_trainers(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, actors: list[Any],
+                          also: list[Any]) -> list[Any]:
+    """The trainer actors, ready (awaited together with `also`, the engines' readiness: load errors surface
+    here). One TrainerWorker, or with FSDP2 (several workers, or fsdp.mode=on) one FSDPTrainerWorker per rank:
+    rank 0 picks the rendezvous (its node's address, a free port), then every rank joins the group and
+    builds its shard at once (joining waits for all ranks)."""
+    from asearcher.rl import ray_actors as A
+    from asearcher.rl.fsdp_launch import uses_fsdp
+
+    weights = str(run_dir / "weights")
+    n = plan.trainer_workers
+    if not uses_fsdp(config, n):
+        trainer = ray.remote(A.TrainerWorker).options(num_cpus=plan.trainer_cpus, num_gpus=plan.trainer_gpus).remote(
+            config, config.model, weights)
+        actors.append(trainer)
+        await asyncio.gather(trainer.ready.remote(), *also)
+        return [trainer]
+    cls = ray.remote(A.FSDPTrainerWorker).options(num_cpus=plan.trainer_cpus, num_gpus=plan.trainer_gpus)
+    ranks = [cls.remote(config, config.model, weights, rank, n) for rank in range(n)]
+    actors.extend(ranks)
+    addr, port = await ranks[0].rendezvous.remote()
+    logger.info("FSDP2 trainer: %d ranks, rendezvous %s:%d", n, addr, port)
+    await asyncio.gather(*(r.join.remote(addr, port) for r in ranks), *also)
+    return ranks
 
 
 async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resume: bool, progress: bool,
@@ -107,12 +135,9 @@ async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resu
     engines.extend(engine_cls.remote(config, config.model, plan.server, plan.engine_tp, plan.engine_pp)
                    for _ in range(plan.engines))
     actors.extend(engines)
-    trainer = ray.remote(A.TrainerWorker).options(num_cpus=plan.trainer_cpus, num_gpus=plan.trainer_gpus).remote(
-        config, config.model, str(run_dir / "weights"))
-    actors.append(trainer)
-    await asyncio.gather(trainer.ready.remote(), *(e.ready.remote() for e in engines))  # load errors surface here
+    trainers = await _start_trainers(ray, config, plan, run_dir, actors, [e.ready.remote() for e in engines])
     rollout = ray.remote(A.RolloutWorker).options(num_cpus=plan.rollout_cpus).remote(
-        config, str(run_dir), engines, trainer, progress)
+        config, str(run_dir), engines, trainers, progress)
     actors.append(rollout)
     ref = rollout.arun.remote(resume)
     try:
@@ -147,8 +172,11 @@ async def _close(ray: Any, actors: list[Any], engines: list[Any]) -> None:
 
 async def atrain_ray(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
     """Run the RL phase of `atrain` on Ray (the TrainResult of the rollout actor's TrainLoop)."""
-    ray = import_ray()
+    from asearcher.rl.fsdp_launch import uses_fsdp
+
     plan = make_plan(config.cluster)
+    uses_fsdp(config, plan.trainer_workers)  # fsdp.mode=off with several trainer workers: a UserError, before Ray
+    ray = import_ray()
     config = actor_config(config)
     run_dir = Path(run_dir).resolve()
     started = init_ray(ray, config, plan)
