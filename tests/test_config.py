@@ -77,3 +77,12 @@ def test_parse_overrides_nests_and_save_round_trips(tmp_path):
 def test_help_epilog_lists_dotted_keys_with_help():
     text = help_epilog(Outer)
     assert "inner.lr = 1e-05" in text and "learning rate" in text and "steps = 10" in text
+
+
+def test_literal_words_that_yaml_reads_as_booleans():
+    """`trainer.autocast=off` / `fsdp.mode: off` arrive from YAML 1.1 as False: the word is meant."""
+    from asearcher.config import load_config
+    from asearcher.rl.config import TrainConfig
+
+    c = load_config(TrainConfig, None, ["trainer.autocast=off", "fsdp.mode=off"])
+    assert c.trainer.autocast == "off" and c.fsdp.mode == "off"

@@ -52,6 +52,9 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
                 errors.append(str(e))
         raise UserError(errors[0] if errors else f"{where}: invalid value {value!r}")
     if origin is typing.Literal:
+        if isinstance(value, bool):  # YAML 1.1 reads off/on/no/yes as booleans: take the word back
+            words = {False: ("off", "no", "false"), True: ("on", "yes", "true")}[value]
+            value = next((w for w in words if w in typing.get_args(tp)), value)
         if value not in typing.get_args(tp):
             raise UserError(f"{where}: {value!r} is not one of {list(typing.get_args(tp))}")
         return value
