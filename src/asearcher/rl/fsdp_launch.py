@@ -22,11 +22,10 @@ import torch
 import torch.distributed as dist
 
 from asearcher.errors import UserError
-from asearcher.rl.checkpoint import Checkpoint
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.fsdp_trainer import FSDPConfig, FSDPTrainer
 from asearcher.rl.interfaces import PolicyTrainer, WeightSync
-from asearcher.rl.train_loop import TrainLoop
+from asearcher.rl.train_loop import TrainerCheckpointLoop
 
 logger = logging.getLogger(__name__)
 
@@ -206,18 +205,10 @@ class GatheringWeightSync:
         return self.inner.latest_version()
 
 
-class TorchrunTrainLoop(TrainLoop):
+class TorchrunTrainLoop(TrainerCheckpointLoop):
     """TrainLoop on rank 0 whose checkpoints are written and read through the sharded trainer."""
 
     trainer: RankZeroTrainer
-
-    def _save_checkpoint(self, state: dict[str, Any]) -> None:
-        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
-                                     self.config.checkpoint.keep_last)
-
-    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
-        state, buffer = self.trainer.load_checkpoint(ckpt_dir)
-        return Checkpoint(Path(ckpt_dir), state, buffer)
 
 
 def is_torchrun_follower(config: TrainConfig) -> bool:

@@ -24,8 +24,7 @@ from typing import Any
 from asearcher.api.engine import GenRequest, GenResult
 from asearcher.engines.remote import EngineUnavailable
 from asearcher.rl.advantages import TrainSample
-from asearcher.rl.checkpoint import Checkpoint
-from asearcher.rl.train_loop import TrainLoop
+from asearcher.rl.train_loop import TrainerCheckpointLoop
 from asearcher.rl.weight_sync import WEIGHTS_FILE, DiskWeightSync
 
 
@@ -138,16 +137,7 @@ class TrainerDiskWeightSync(DiskWeightSync):
         self._version = version
 
 
-class RayTrainLoop(TrainLoop):
+class RayTrainLoop(TrainerCheckpointLoop):
     """TrainLoop whose trainer is a `RemoteTrainer`: the trainer actor(s) write and load the checkpoints."""
 
     trainer: RemoteTrainer
-
-    def _save_checkpoint(self, state: dict[str, Any]) -> None:
-        # Blocks the event loop while the trainer writes, as the local mode's save does (a consistent cut).
-        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
-                                     self.config.checkpoint.keep_last)
-
-    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
-        state, buffer = self.trainer.load_checkpoint(ckpt_dir)
-        return Checkpoint(Path(ckpt_dir), state, buffer)

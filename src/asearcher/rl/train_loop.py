@@ -221,6 +221,20 @@ class TrainLoop:
         return TrainResult(self.run_dir, self.step, self.trainer.version, report, evals)
 
 
+class TrainerCheckpointLoop(TrainLoop):
+    """TrainLoop whose trainer writes and reads the checkpoints itself (sharded FSDP2 ranks under
+    torchrun, trainer actors under Ray): its `save_checkpoint` / `load_checkpoint` take the loop's
+    state and rollout buffer."""
+
+    def _save_checkpoint(self, state: dict[str, Any]) -> None:
+        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
+                                     self.config.checkpoint.keep_last)
+
+    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
+        state, buffer = self.trainer.load_checkpoint(ckpt_dir)
+        return Checkpoint(Path(ckpt_dir), state, buffer)
+
+
 def new_run_dir(config: TrainConfig) -> Path:
     """<out_dir>/<name>-<timestamp> (a suffix is added if it exists)."""
     base = Path(config.out_dir) / f"{config.name}-{datetime.now():%Y%m%d-%H%M%S}"
