@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from tiny_corpus import EASY
 
+from asearcher import hardware
 from asearcher.errors import UserError
 from asearcher.retrieval import DenseConfig, DenseRetriever
-from asearcher.retrieval import embedder as embedder_mod
 from asearcher.retrieval.embedder import Embedder, resolve_dtype
 
 QUERIES = [q for q, _ in EASY]
@@ -51,9 +51,9 @@ def test_auto_dtype_follows_the_cpu_flags(monkeypatch):
     assert resolve_dtype("float32", "cpu") == "float32"
     assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
     # Fake /proc/cpuinfo flags: a CPU with and one without native bf16 cannot both be had here.
-    monkeypatch.setattr(embedder_mod, "_cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2", "avx512f"}))
     assert resolve_dtype("auto", "cpu") == "float32"
-    monkeypatch.setattr(embedder_mod, "_cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
     assert resolve_dtype("auto", "cpu") == "bfloat16"
 
 

@@ -107,3 +107,16 @@ def test_bfloat16_autocast_trains_fp32_weights():
     assert _sampled_logp(model, samples) - before > 0.5
     assert all(p.dtype == torch.float32 for p in model.parameters())
     assert 0 < stats[0]["logp_diff/mean_abs"] < 5e-2  # bf16 forward vs fp32 behaviour logprobs
+
+
+def test_auto_autocast_follows_the_hardware(monkeypatch):
+    """autocast "auto": bf16 where the CPU has it natively (faked flags: both kinds cannot be had here)."""
+    from asearcher import hardware
+    from asearcher.rl.trainer import autocast_context
+
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx2"}))
+    with autocast_context("auto", "cpu"):
+        assert not torch.is_autocast_enabled("cpu")
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    with autocast_context("auto", "cpu"):
+        assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16

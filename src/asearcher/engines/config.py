@@ -27,7 +27,9 @@ class EngineConfig:
     launch_python: str = cfg("", "launch: interpreter that has vLLM (empty: this one).")
     launch_args: list[str] = cfg([], "launch: extra vLLM server flags, e.g. ['--max-model-len', '32768'].")
     device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
-    dtype: Literal["float32", "bfloat16", "float16"] = cfg("float32", "Weight dtype of the in-process engine.")
+    dtype: Literal["float32", "bfloat16", "float16", "auto"] = cfg(
+        "float32", "Weight dtype of the in-process engine; auto = bfloat16 where the device computes it natively "
+        "(AVX512-BF16/AMX CPUs, bf16 GPUs), else float32.")
     max_batch_size: int = cfg(8, "Most sequences the in-process engine decodes together in one step.")
     seed: int = cfg(0, "Seed of the in-process engine's sampler for requests that carry no seed.")
     attn_implementation: str = cfg("sdpa", "transformers attention kernel ('sdpa' or 'eager').")

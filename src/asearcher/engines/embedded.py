@@ -106,7 +106,10 @@ def load_causal_lm(path: str | Path, device: str = "cpu", dtype: str = "float32"
     model_dir = resolve_model_dir(path)
     start = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=_torch_dtype(dtype)).to(device)
+    from asearcher.hardware import resolve_dtype
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=_torch_dtype(resolve_dtype(dtype, device)))
+    model = model.to(device)
     model.eval()
     log.info("loaded %s in %.1f s", model_dir, time.perf_counter() - start)
     return model, HFTokenizer(tok)

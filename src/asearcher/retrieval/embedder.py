@@ -7,7 +7,6 @@ Prefixes come only from the config (`query_prefix` / `passage_prefix`): e5 needs
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ import numpy as np
 
 from asearcher.api.documents import Passage
 from asearcher.errors import UserError
+from asearcher.hardware import resolve_dtype  # re-exported: dense.py and tests import it from here
 from asearcher.package_data import find_package_path
 from asearcher.retrieval.config import DenseConfig
 
@@ -44,35 +44,6 @@ def resolve_model(model: str) -> Path:
 def passage_text(p: Passage) -> str:
     """What is embedded for a passage (without prefix): its title line, then its text."""
     return f"{p.title}\n{p.text}" if p.title else p.text
-
-
-@functools.cache
-def _cpu_flags() -> frozenset[str]:
-    """The CPU feature flags of /proc/cpuinfo (empty where there is none: then nothing is assumed)."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("flags"):
-                    return frozenset(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return frozenset()
-
-
-def resolve_dtype(dtype: str, device: str) -> str:
-    """"float32" or "bfloat16" for `dtype` ("auto" picks bf16 only where the hardware computes it natively).
-
-    Emulated bf16 (AVX2, AVX-512 without the BF16 extension) is slower than fp32, hence the flag check.
-    """
-    if dtype != "auto":
-        return dtype
-    if device.startswith("cuda"):
-        import torch
-
-        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
-    if device == "cpu" and _cpu_flags() & {"avx512_bf16", "amx_bf16"}:
-        return "bfloat16"
-    return "float32"
 
 
 def set_threads(threads: int) -> None:

@@ -48,7 +48,7 @@ class SFTConfig:
     max_tokens_per_mb: int = cfg(1024, "Token budget of one micro-batch (CPU attention memory grows with its square).")
     max_grad_norm: float = cfg(1.0, "Clip the global gradient norm; 0 disables.")
     seed: int = cfg(0, "Shuffle seed.")
-    autocast: Literal["off", "bfloat16"] = cfg("off", "Forward passes under torch.autocast in this dtype (fp32 weights), "
+    autocast: Literal["off", "bfloat16", "auto"] = cfg("off", "Forward passes under torch.autocast in this dtype (fp32 weights), "
                                                "as trainer.autocast.")
 
     def validate(self) -> None:

@@ -45,9 +45,10 @@ class TrainerConfig:
     logprob_method: Method = cfg("auto", "How packed sequences are kept apart: auto, block_mask, position_ids, loop.")
     recompute_prox: bool = cfg(True, "Proximal logprobs = the current weights' logprobs before the update (decoupled PPO; "
                                "taken from the training forward); false uses the behaviour logprobs instead.")
-    autocast: Literal["off", "bfloat16"] = cfg(
+    autocast: Literal["off", "bfloat16", "auto"] = cfg(
         "off", "Run forward passes under torch.autocast in this dtype with fp32 master weights and optimizer "
-        "(CPUs with AVX512-BF16 and GPUs: ~1.8x faster forward, logprobs within ~1e-2 of fp32).")
+        "(CPUs with AVX512-BF16 and GPUs: ~1.8x faster forward, logprobs within ~1e-2 of fp32); auto = "
+        "bfloat16 where the device computes it natively, else off.")
     loss: PPOLossConfig = cfg(PPOLossConfig(), "The PPO objective.")
 
     def validate(self) -> None:
@@ -156,7 +157,13 @@ class Trainer:
 
 
 def autocast_context(dtype: str, device: torch.device | str) -> Any:
-    """torch.autocast in `dtype` ("bfloat16") on `device`'s type, or a no-op for "off"."""
+    """torch.autocast in `dtype` ("bfloat16"; "auto": bf16 where native) on `device`'s type, or a
+    no-op for "off" (and for "auto" without native bf16)."""
+    from asearcher.hardware import resolve_dtype
+
+    kind = torch.device(device).type
+    if dtype == "auto":
+        dtype = "off" if resolve_dtype("auto", kind) == "float32" else "bfloat16"
     if dtype == "off":
         return nullcontext()
-    return torch.autocast(torch.device(device).type, dtype=getattr(torch, dtype))
+    return torch.autocast(kind, dtype=getattr(torch, dtype))

@@ -1,0 +1,38 @@
+"""What the hardware computes natively, for `dtype: auto` settings (dense embedder, engine, trainer).
+
+Emulated bf16 (AVX2, AVX-512 without the BF16 extension) is slower than fp32, so "auto" picks bf16
+only on CPUs with avx512_bf16 / amx_bf16 and on CUDA GPUs that support it.
+"""
+
+from __future__ import annotations
+
+import functools
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU feature flags of /proc/cpuinfo (empty where there is none: then nothing is assumed)."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return frozenset(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return frozenset()
+
+
+def resolve_dtype(dtype: str, device: str) -> str:
+    """"float32" or "bfloat16" for `dtype` ("auto" picks bf16 only where the hardware computes it natively).
+
+    Emulated bf16 (AVX2, AVX-512 without the BF16 extension) is slower than fp32, hence the flag check.
+    """
+    if dtype != "auto":
+        return dtype
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "float32"
+    if device == "cpu" and cpu_flags() & {"avx512_bf16", "amx_bf16"}:
+        return "bfloat16"
+    return "float32"
