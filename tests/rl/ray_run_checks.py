@@ -12,6 +12,18 @@ from safetensors.torch import load_file
 from asearcher.api.trajectory import Trajectory
 from asearcher.rl.checkpoint import checkpoint_dirs
 
+# The tiny run both Ray slow tests share; each adds its cluster.* keys. A random model earns no reward
+# (every advantage is 0, the policy-gradient step a no-op), so the AdamW weight decay (lr x weight_decay
+# = 2% per step) is what moves every weight and makes the sync observable.
+ETA = 1
+TINY_RUN = ["total_steps=3", "rollout.group_size=2", "rollout.batch_questions=1", "rollout.max_concurrent=4",
+            f"rollout.max_staleness={ETA}", "data.limit=8", "data.epochs=2", "filter.enabled=false",
+            "checkpoint.every_steps=1", "trainer.lr=0.02", "trainer.weight_decay=1.0",
+            "trainer.max_tokens_per_mb=8192", "agent.max_turns=2", "agent.max_new_tokens_per_turn=24",
+            "agent.max_context_tokens=8192", "agent.max_observation_tokens=1024", "tools.topk=2",
+            "tools.max_chars_per_hit=80", "engine.max_batch_size=4", "eval.questions=2", "eval.concurrency=2",
+            "eval.temperature=0.0", "cluster.backend=ray", "cluster.num_cpus=2", "cluster.object_store_mb=200"]
+
 
 def trajectories(eval_dir: Path) -> dict[str, Trajectory]:
     recs = [json.loads(line) for line in (eval_dir / "results.jsonl").read_text().splitlines() if line.strip()]

@@ -12,7 +12,7 @@ import json
 
 import pytest
 import torch
-from ray_run_checks import assert_engines_serve_final_checkpoint  # tests/rl/ is on sys.path
+from ray_run_checks import ETA, TINY_RUN, assert_engines_serve_final_checkpoint  # tests/rl/ is on sys.path
 from safetensors.torch import load_file
 
 from asearcher.config import load_config
@@ -26,17 +26,8 @@ pytest.importorskip("ray")
 
 pytestmark = pytest.mark.slow
 
-ETA = 1
-# As in test_ray_launcher_slow: a random model earns no reward (all advantages 0), so the AdamW weight decay
-# (lr x weight_decay = 2% per step) is what moves the weights and makes the sync observable.
-TINY = ["total_steps=3", "rollout.group_size=2", "rollout.batch_questions=1", "rollout.max_concurrent=4",
-        f"rollout.max_staleness={ETA}", "data.limit=8", "data.epochs=2", "filter.enabled=false",
-        "checkpoint.every_steps=1", "trainer.lr=0.02", "trainer.weight_decay=1.0", "trainer.max_tokens_per_mb=8192",
-        "agent.max_turns=2", "agent.max_new_tokens_per_turn=24", "agent.max_context_tokens=8192",
-        "agent.max_observation_tokens=1024", "tools.topk=2", "tools.max_chars_per_hit=80", "engine.max_batch_size=4",
-        "eval.questions=2", "eval.concurrency=2", "eval.temperature=0.0", "trainer_dtype=float32",
-        "cluster.backend=ray", "cluster.engines=1", "cluster.trainer_workers=2", "cluster.engine_cpus=0.5",
-        "cluster.trainer_cpus=0.5", "cluster.rollout_cpus=0.5", "cluster.num_cpus=2", "cluster.object_store_mb=200"]
+TINY = [*TINY_RUN, "trainer_dtype=float32", "cluster.engines=1", "cluster.trainer_workers=2", "cluster.engine_cpus=0.5",
+                   "cluster.trainer_cpus=0.5", "cluster.rollout_cpus=0.5"]
 
 
 def _flat(path) -> torch.Tensor:

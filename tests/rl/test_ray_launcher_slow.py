@@ -13,7 +13,7 @@ import json
 import time
 
 import pytest
-from ray_run_checks import assert_engines_serve_final_checkpoint  # tests/rl/ is on sys.path
+from ray_run_checks import ETA, TINY_RUN, assert_engines_serve_final_checkpoint  # tests/rl/ is on sys.path
 
 from asearcher.config import load_config
 from asearcher.rl.checkpoint import checkpoint_dirs
@@ -26,17 +26,7 @@ pytest.importorskip("ray")
 
 pytestmark = pytest.mark.slow
 
-ETA = 1
-# A random model earns no reward, so every advantage is 0 and the policy-gradient step is a no-op; the AdamW
-# weight decay (lr x weight_decay = 2% per step) still moves every weight, which makes the sync observable.
-TINY = ["total_steps=3", "rollout.group_size=2", "rollout.batch_questions=1", "rollout.max_concurrent=4",
-        f"rollout.max_staleness={ETA}", "data.limit=8", "data.epochs=2", "filter.enabled=false",
-        "checkpoint.every_steps=1", "trainer.lr=0.02", "trainer.weight_decay=1.0", "trainer.max_tokens_per_mb=8192",
-        "agent.max_turns=2", "agent.max_new_tokens_per_turn=24", "agent.max_context_tokens=8192",
-        "agent.max_observation_tokens=1024", "tools.topk=2", "tools.max_chars_per_hit=80", "engine.max_batch_size=4",
-        "eval.questions=2", "eval.concurrency=2", "eval.temperature=0.0",
-        "cluster.backend=ray", "cluster.engines=2", "cluster.engine_cpus=0.5", "cluster.trainer_cpus=0.5",
-        "cluster.rollout_cpus=0.5", "cluster.num_cpus=2", "cluster.object_store_mb=200"]
+TINY = [*TINY_RUN, "cluster.engines=2", "cluster.engine_cpus=0.5", "cluster.trainer_cpus=0.5", "cluster.rollout_cpus=0.5"]
 
 
 async def test_ray_run_bounds_staleness_syncs_engines_and_resumes(tmp_path, bm25_index_dir):

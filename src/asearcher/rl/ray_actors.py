@@ -82,7 +82,22 @@ class EngineWorker:
         await self.engine.aclose()
 
 
-class TrainerWorker:
+class _TrainerActor:
+    """What both trainer actors answer the same way; `self.trainer` is a `PolicyTrainer`."""
+
+    trainer: Any
+
+    def ready(self) -> int:
+        return self.trainer.version
+
+    def step(self, samples: list) -> tuple[dict[str, float], int]:
+        """One update on the whole batch (an FSDP rank gets the same samples and takes its share); its
+        stats and the new version."""
+        stats = self.trainer.step(samples)
+        return stats, self.trainer.version
+
+
+class TrainerWorker(_TrainerActor):
     """The single-process PPO trainer in its own process (one GPU when the actor has one, else CPU)."""
 
     def __init__(self, config: TrainConfig, model_dir: str, weights_dir: str) -> None:
@@ -102,14 +117,6 @@ class TrainerWorker:
         self.trainer = Trainer(model, config.trainer)
         self.sync = DiskWeightSync(weights_dir)
         logger.info("trainer actor ready on %s", device)
-
-    def ready(self) -> int:
-        return self.trainer.version
-
-    def step(self, samples: list) -> tuple[dict[str, float], int]:
-        """One update (Trainer.step); its stats and the new version."""
-        stats = self.trainer.step(samples)
-        return stats, self.trainer.version
 
     def publish(self, version: int) -> str:
         """Write the current weights as `version` into the shared folder; the path engines load."""
@@ -135,7 +142,7 @@ class TrainerWorker:
         return ck.state, ck.buffer
 
 
-class FSDPTrainerWorker:
+class FSDPTrainerWorker(_TrainerActor):
     """One rank of the FSDP2 trainer (rl/fsdp_trainer.py), one GPU when the actor has one, else CPU (gloo).
 
     The launcher starts N of them, asks rank 0 for a rendezvous address (`rendezvous`), then calls `join`
@@ -175,14 +182,6 @@ class FSDPTrainerWorker:
         self.trainer = build_fsdp_trainer(self.config, self.model_dir)
         logger.info("FSDP2 trainer rank %d/%d ready on %s", self.rank, self.world_size, self.trainer.device)
         return self.trainer.version
-
-    def ready(self) -> int:
-        return self.trainer.version
-
-    def step(self, samples: list) -> tuple[dict[str, float], int]:
-        """One update on the whole batch (every rank gets the same samples and takes its share)."""
-        stats = self.trainer.step(samples)
-        return stats, self.trainer.version
 
     def publish(self, version: int) -> str:
         """Gather the full weights (a collective); rank 0 writes them as `version` and returns the path,
