@@ -31,6 +31,10 @@ class EngineConfig:
         "float32", "Weight dtype of the in-process engine; auto = bfloat16 where the device computes it natively "
         "(AVX512-BF16/AMX CPUs, bf16 GPUs), else float32.")
     max_batch_size: int = cfg(8, "Most sequences the in-process engine decodes together in one step.")
+    prefix_cache_tokens: int = cfg(
+        32768, "In-process engine: tokens of finished requests' keys/values kept so that a request starting "
+        "with the same tokens (an agent's next turn) runs only its new tokens; emptied on every weight "
+        "update. 0 disables. Memory per token: layers x 2 x kv_heads x head_dim x dtype bytes.")
     seed: int = cfg(0, "Seed of the in-process engine's sampler for requests that carry no seed.")
     attn_implementation: str = cfg("sdpa", "transformers attention kernel ('sdpa' or 'eager').")
     api_key_env: str = cfg(

@@ -2,8 +2,10 @@
 
 Rows join by being prefilled on their own and concatenated (the shorter cache is padded on the left
 with masked zeros: keys already carry their RoPE positions, so padding is exact), and leave by index
-selection. Invariant: the cache holds every token of a row except its newest sampled one, which the
-next decode step feeds.
+selection. Rows prefilled on top of a reused prefix (`prefill_after`) may also have masked columns
+between the prefix and the new tokens; a row's next position is always its count of real tokens.
+Invariant: the cache holds every token of a row except its newest sampled one, which the next decode
+step feeds.
 """
 
 from __future__ import annotations
@@ -41,6 +43,41 @@ class KVBatch:
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
                     logits_to_keep=1)
         return cls(out.past_key_values, mask), out.logits[:, -1, :]
+
+    @classmethod
+    def prefill_after(cls, model: Any, prefixes: list[tuple[list[torch.Tensor], list[torch.Tensor], int]],
+                      suffixes: list[list[int]], pad_id: int) -> tuple[KVBatch, torch.Tensor]:
+        """Like `prefill`, but row i already has the keys/values of its first `n` tokens: `prefixes[i]` =
+        (per-layer keys, per-layer values, n), each [1, kv_heads, >= n, head_dim]; only `suffixes[i]` is run.
+
+        The reused parts are left-padded to one width, the suffixes too, so a short prefix leaves masked
+        columns before its suffix; positions come from the mask, so every real token keeps its own.
+        """
+        device = model.device
+        past_w, new_w = max(n for _, _, n in prefixes), max(len(s) for s in suffixes)
+        rows = len(suffixes)
+        mask = torch.zeros((rows, past_w + new_w), dtype=torch.long, device=device)
+        ids = torch.full((rows, new_w), pad_id, dtype=torch.long, device=device)
+        for i, ((_, _, n), suffix) in enumerate(zip(prefixes, suffixes, strict=True)):
+            mask[i, past_w - n : past_w] = 1
+            mask[i, past_w + new_w - len(suffix) :] = 1
+            ids[i, new_w - len(suffix) :] = torch.tensor(suffix, dtype=torch.long, device=device)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, past_w:]
+        cache = DynamicCache()
+        for layer in range(len(prefixes[0][0])):
+            keys = torch.cat([_left_pad(k[layer][:, :, :n], past_w, 2) for k, _, n in prefixes], dim=0)
+            values = torch.cat([_left_pad(v[layer][:, :, :n], past_w, 2) for _, v, n in prefixes], dim=0)
+            cache.update(keys, values, layer)
+        out = model(input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True,
+                    logits_to_keep=1)
+        return cls(out.past_key_values, mask), out.logits[:, -1, :]
+
+    def row_kv(self, row: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Per-layer keys and values of `row`'s real tokens only ([1, kv_heads, tokens, head_dim]; copies)."""
+        cols = self.mask[row].nonzero().squeeze(1)
+        keys = [layer.keys[row : row + 1].index_select(2, cols) for layer in self.cache.layers]
+        values = [layer.values[row : row + 1].index_select(2, cols) for layer in self.cache.layers]
+        return keys, values
 
     def decode(self, model: Any, last_tokens: list[int]) -> torch.Tensor:
         """Feed each row's newest token; return next-token logits [rows, vocab]."""

@@ -6,7 +6,9 @@ step (in a worker thread, so the event loop stays free for tools and HTTP) eithe
 admitted requests or decodes one token for every active request (see `kv_batch.KVBatch`).
 `aupdate_weights` takes the step lock, so it lands between two steps; in-flight requests then
 continue under the new weights after a re-prefill of prompt + partial output (their cache belongs to
-the old weights), which is how one output can carry tokens of two versions.
+the old weights), which is how one output can carry tokens of two versions. A finished request leaves
+its keys/values in a `PrefixCache`, so an agent's next turn (the same context + output + observation)
+runs only its new tokens; the cache is emptied when the weights change.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.hf_tokenizer import HFTokenizer
 from asearcher.engines.kv_batch import KVBatch
+from asearcher.engines.prefix_cache import PrefixCache, PrefixEntry
 from asearcher.engines.sampling import sample_token
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ class _Seq:
     versions: list[int] = field(default_factory=list)
     finish: FinishReason | None = None
     aborted: bool = False
+    prefix: PrefixEntry | None = None  # the cached prefix it was prefilled from
 
 
 class TransformersEngine:
@@ -56,9 +60,11 @@ class TransformersEngine:
         tokenizer: an `api.Tokenizer` (HFTokenizer, or ByteTokenizer for tiny test models).
         max_batch_size: most sequences decoded together.
         seed: seeds the per-request sampler of requests that carry no `seed`.
+        prefix_cache_tokens: tokens of finished requests' keys/values kept for reuse (0: no prefix cache).
     """
 
-    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 8, seed: int = 0) -> None:
+    def __init__(self, model: Any, tokenizer: Any, *, max_batch_size: int = 8, seed: int = 0,
+                 prefix_cache_tokens: int = 32768) -> None:
         self.model = model
         self.tokenizer = tokenizer
         self.version = 0
@@ -70,6 +76,9 @@ class TransformersEngine:
         self._active: list[_Seq] = []
         self._batch: KVBatch | None = None
         self._stale = False  # weights changed: every active row must be re-prefilled
+        self.prefix_cache = PrefixCache(prefix_cache_tokens)
+        self.prefill_tokens = 0  # token positions run through the model by prefills (padding included)
+        self.reused_tokens = 0  # prompt tokens taken from the prefix cache instead
         self._loop_task: asyncio.Task | None = None
         self._lock: asyncio.Lock | None = None
         self._wake: asyncio.Event | None = None
@@ -81,7 +90,8 @@ class TransformersEngine:
 
         config = config or EngineConfig()
         model, tok = load_causal_lm(path, device=config.device, dtype=config.dtype)
-        return cls(model, tok, max_batch_size=config.max_batch_size, seed=config.seed)
+        return cls(model, tok, max_batch_size=config.max_batch_size, seed=config.seed,
+                   prefix_cache_tokens=config.prefix_cache_tokens)
 
     def __repr__(self) -> str:
         name = getattr(self.model.config, "_name_or_path", "") or type(self.model).__name__
@@ -142,6 +152,7 @@ class TransformersEngine:
             await asyncio.to_thread(self._load_weights, source)
             self.version = version
             self._stale = True
+            self.prefix_cache.clear()  # its keys/values were computed by the old weights
             log.info("weights updated to version %d in %.2f s", version, time.perf_counter() - start)
 
     async def aclose(self) -> None:
@@ -209,6 +220,7 @@ class TransformersEngine:
         finished = [s for s in self._active if s.aborted]
         for s in finished:
             s.finish = "abort"
+        self._retire(finished)
         self._keep([s for s in self._active if not s.aborted])
         if self._stale and self._active:
             # Old KV entries belong to the old weights: rebuild every row from its tokens.
@@ -216,18 +228,7 @@ class TransformersEngine:
             self._active, self._batch = [], None
         self._stale = False
         if admit:
-            stepped, rows = [], []
-            for group in prefill_groups([len(s.prompt) + len(s.out) for s in admit]):
-                seqs = [admit[i] for i in group]
-                batch, logits = KVBatch.prefill(self.model, [s.prompt + s.out for s in seqs], self._pad_id)
-                if self._batch is None:
-                    self._batch = batch
-                else:
-                    self._batch.extend(batch)
-                self._active.extend(seqs)
-                stepped.extend(seqs)
-                rows.append(logits)
-            logits = torch.cat(rows, 0)
+            stepped, logits = self._prefill(admit)
         elif self._active:
             logits = self._batch.decode(self.model, [s.out[-1] for s in self._active])
             stepped = self._active
@@ -236,8 +237,63 @@ class TransformersEngine:
         for seq, row in zip(stepped, logits, strict=True):
             self._append(seq, row)
         done = [s for s in self._active if s.finish is not None]
+        self._retire(done)
         self._keep([s for s in self._active if s.finish is None])
         return finished + done
+
+    def _prefill(self, admit: list[_Seq]) -> tuple[list[_Seq], torch.Tensor]:
+        """Add `admit` to the batch: rows with a cached prefix run only their new tokens, the others their
+        whole context, each kind in length groups. Returns the rows in batch order and their logits."""
+        fresh: list[tuple[_Seq, list[int]]] = []
+        reuse: list[tuple[_Seq, list[int], int]] = []
+        for seq in admit:
+            ctx = seq.prompt + seq.out
+            seq.prefix, n = self.prefix_cache.lookup(ctx)
+            if seq.prefix is None:
+                fresh.append((seq, ctx))
+            else:
+                reuse.append((seq, ctx, n))
+        stepped, rows = [], []
+        for group in prefill_groups([len(ctx) for _, ctx in fresh]):
+            part = [fresh[i] for i in group]
+            batch, logits = KVBatch.prefill(self.model, [ctx for _, ctx in part], self._pad_id)
+            self.prefill_tokens += len(part) * max(len(ctx) for _, ctx in part)
+            self._join(batch, [seq for seq, _ in part], stepped)
+            rows.append(logits)
+        for group in prefill_groups([len(ctx) - n for _, ctx, n in reuse]):
+            part = [reuse[i] for i in group]
+            batch, logits = KVBatch.prefill_after(self.model, [(s.prefix.keys, s.prefix.values, n) for s, _, n in part],
+                                                  [ctx[n:] for _, ctx, n in part], self._pad_id)
+            self.prefill_tokens += len(part) * max(len(ctx) - n for _, ctx, n in part)
+            self.reused_tokens += sum(n for _, _, n in part)
+            self._join(batch, [seq for seq, _, _ in part], stepped)
+            rows.append(logits)
+        return stepped, torch.cat(rows, 0)
+
+    def _join(self, batch: KVBatch, seqs: list[_Seq], stepped: list[_Seq]) -> None:
+        if self._batch is None:
+            self._batch = batch
+        else:
+            self._batch.extend(batch)
+        self._active.extend(seqs)
+        stepped.extend(seqs)
+
+    def _retire(self, seqs: list[_Seq]) -> None:
+        """Keep the keys/values of rows about to leave the batch in the prefix cache (not when they
+        belong to weights that have just been replaced)."""
+        if self._stale or not self.prefix_cache.enabled or not seqs:
+            return
+        index = {id(s): i for i, s in enumerate(self._active)}
+        for seq in seqs:
+            row = index.get(id(seq))
+            if row is None or not seq.out:
+                continue
+            keys, values = self._batch.row_kv(row)
+            ids = (seq.prompt + seq.out)[:-1]  # the cache holds all but the newest token
+            if keys[0].shape[2] == len(ids):
+                self.prefix_cache.store(ids, keys, values, replaces=seq.prefix)
+            else:
+                log.warning("prefix cache: row of %d cached tokens for %d ids; not kept", keys[0].shape[2], len(ids))
 
     def _keep(self, keep: list[_Seq]) -> None:
         """Shrink the active set (and the cache rows) to `keep`, preserving order."""

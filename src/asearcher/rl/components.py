@@ -116,7 +116,7 @@ def build_components(config: TrainConfig) -> TrainComponents:
     if config.lora.enabled:
         trainer_model = apply_lora(trainer_model, config.lora)
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
-                                seed=config.engine.seed)
+                                seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
     parts = build_rollout_parts(config, engine, trainer_model)
     parts.closers.append(engine.aclose)
     return parts
