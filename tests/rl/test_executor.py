@@ -42,12 +42,14 @@ async def reward_by_answer(traj):
     return None if traj.answer == "skip" else float(traj.answer == "right")
 
 
-def make(outcome, group=2, questions=2, eta=0, max_concurrent=8, n_items=4, epochs=1, filter_cfg=None):
+def make(outcome, group=2, questions=2, eta=0, max_concurrent=8, n_items=4, epochs=1, filter_cfg=None,
+         overtaken="wait", agent=VersionedAgent):
     engine = F.UpdatableScriptedEngine([])
-    r = RolloutConfig(group_size=group, batch_questions=questions, max_staleness=eta, max_concurrent=max_concurrent)
+    r = RolloutConfig(group_size=group, batch_questions=questions, max_staleness=eta, max_concurrent=max_concurrent,
+                      overtaken=overtaken)
     ctrl = StalenessController(r.batch_size, eta, max_concurrent)
     data = TrainData(F.items(n_items), epochs=epochs, shuffle=False)
-    ex = RolloutExecutor(lambda s: VersionedAgent(engine, s, outcome), data, reward_by_answer, ctrl, r,
+    ex = RolloutExecutor(lambda s: agent(engine, s, outcome), data, reward_by_answer, ctrl, r,
                          filter_cfg or FilterConfig(enabled=False))
     return ex, engine, ctrl
 
@@ -128,4 +130,59 @@ async def test_groups_overtaken_by_the_trainer_are_dropped_too_stale():
     batch = await ex.aget_batch(1)
     assert ctrl.state.drops["too_stale"] == 2
     assert all(t.segments[0].versions[-1] == 1 for g in batch for t in g)
+    await ex.aclose()
+
+
+class LongFirstAgent(VersionedAgent):
+    """Question q0 is a long episode: a token at the start version, then it waits for `LongFirstAgent.gate`
+    and samples a second token at the version of that moment. Every other question is one token."""
+
+    gate: asyncio.Event
+
+    async def arun(self, question, *, qid="", gold=None):
+        if qid != "q0":
+            return await super().arun(question, qid=qid, gold=gold)
+        seg = Segment()
+        seg.append_context([1, 2])
+        seg.append_sampled([3], [-0.1], [self.engine.version])
+        await LongFirstAgent.gate.wait()
+        seg.append_sampled([4], [-0.1], [self.engine.version])
+        return Trajectory(qid=qid, question=question, answer=alternate(self.seed), segments=[seg], gold=list(gold or []))
+
+
+async def _step(ex, engine, version):
+    """What the train loop does between batches: the engine and then the executor move to `version`."""
+    engine.version = version
+    ex.on_version(version)
+
+
+@pytest.mark.parametrize("policy", ["wait", "drop"])
+async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(policy):
+    """eta=1, one group per batch: q0 (long) starts at version 0 with q1, q2 ...; the shorter groups
+    overtake it. At version 1 q0 is due (0 + eta): `wait` blocks the batch until q0 finishes and trains
+    it with lag <= eta; `drop` trains q1 and q2 and q0 is dropped too stale at version 2."""
+    LongFirstAgent.gate = asyncio.Event()
+    ex, engine, ctrl = make(alternate, group=2, questions=1, eta=1, n_items=6, overtaken=policy, agent=LongFirstAgent)
+    ex.start()
+    first = await asyncio.wait_for(ex.aget_batch(1), timeout=5)  # version 0: q0 is not due yet
+    assert [t.qid for t in first[0]] == ["q1", "q1"]
+    await _step(ex, engine, 1)
+    second = asyncio.ensure_future(ex.aget_batch(1))
+    await asyncio.sleep(0.05)
+    if policy == "wait":
+        assert not second.done()  # q2 has finished, but q0 is due and still running
+        LongFirstAgent.gate.set()
+        batch = await asyncio.wait_for(second, timeout=5)
+        assert [t.qid for t in batch[0]] == ["q0", "q0"]
+        assert all(t.segments[0].versions[-2:] == [0, 1] for t in batch[0])  # sampled tokens; lag 1 = eta at version 1
+        assert ex.pop_stats().overtaken_wait_s >= 0.04
+        assert "too_stale" not in ctrl.state.drops
+    else:
+        batch = await asyncio.wait_for(second, timeout=5)
+        assert [t.qid for t in batch[0]] == ["q2", "q2"]
+        await _step(ex, engine, 2)
+        LongFirstAgent.gate.set()
+        third = await asyncio.wait_for(ex.aget_batch(1), timeout=5)
+        assert [t.qid for t in third[0]] == ["q3", "q3"]
+        assert ctrl.state.drops["too_stale"] == 2  # q0's first token (version 0) lags 2 > eta
     await ex.aclose()

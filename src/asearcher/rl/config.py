@@ -21,6 +21,7 @@ from asearcher.rl.trainer import TrainerConfig
 from asearcher.tools.config import ToolsConfig
 
 RewardKind = Literal["f1_format", "em", "judge"]
+OvertakenPolicy = Literal["wait", "drop"]
 
 
 @dataclass
@@ -31,6 +32,10 @@ class RolloutConfig:
     batch_questions: int = cfg(4, "Questions (groups) per training step; batch = batch_questions * group_size.")
     max_staleness: int = cfg(1, "eta: most policy versions a trained token may lag; 0 = synchronous RL.")
     max_concurrent: int = cfg(16, "Most episodes in flight at once (also bounded by the staleness rule).")
+    overtaken: OvertakenPolicy = cfg(
+        "wait", "A group started eta versions ago and still running (overtaken by shorter, later groups): wait = "
+        "the trainer waits for it and trains it in this batch, so long episodes are never lost to staleness; "
+        "drop = train what has finished and drop it later as too_stale (the long tail is lost).")
     reward: RewardKind = cfg("f1_format", "Reward: f1_format (answer F1 x format), em (exact match x format), judge.")
     judge_url: str = cfg("", "reward=judge: OpenAI-compatible URL (or local model path) of the judge model.")
     judge_model: str = cfg("", "reward=judge: model name sent to the judge server (and its cache key).")

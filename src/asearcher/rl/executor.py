@@ -4,9 +4,15 @@ It is the trainer's `RolloutSource`. A launcher task keeps starting whole groups
 question) while `StalenessController.capacity() >= group_size`; each episode is scored on completion
 and accepted or dropped with a typed `DropReason`; a finished group goes through dynamic filtering
 (`filter_groups` + `FilterBudget`) into the buffer; `aget_batch(n)` hands the n oldest buffered groups
-to the trainer, dropping any that became too stale (`DropReason.TOO_STALE`). Generation never waits
-for the trainer: only the staleness bound stops new episodes. With eta = 0 exactly one batch is
-generated per policy version, i.e. synchronous RL on the same code path.
+to the trainer. Generation never waits for the trainer: only the staleness bound stops new episodes.
+With eta = 0 exactly one batch is generated per policy version, i.e. synchronous RL on the same code path.
+
+Long episodes: a group started at version s is *due* when the trainer reaches version s + eta (the
+last update that may train its tokens). Shorter groups started later can overtake it; with
+`rollout.overtaken=wait` (default) `aget_batch` then waits until every due group has finished, so
+the long tail is trained within the bound instead of lost; with `drop` it trains what has finished
+and the overtaken group is dropped later as `DropReason.TOO_STALE`. Either way a buffered group that
+is too stale (e.g. after a resume) is dropped, never trained.
 
 Episode seeds depend only on (rollout.seed, epoch, question position, sample index), so a resumed run
 restarts its in-flight groups with the same seeds (checkpoints store them via `state_dict()`).
@@ -48,6 +54,7 @@ class _Group:
 
     gid: int  # start order; batches take the oldest groups first
     draw: Draw
+    version: int  # policy version when it started: due for training at version + eta
     pending: int
     done: list[Trajectory] = field(default_factory=list)
     tasks: list[asyncio.Task] = field(default_factory=list)
@@ -60,6 +67,7 @@ class ExecutorStats:
     episodes: int = 0  # finished (accepted or dropped)
     gen_tokens: int = 0  # tokens sampled by the policy in finished episodes
     generating_s: float = 0.0  # wall time with at least one episode in flight
+    overtaken_wait_s: float = 0.0  # time the trainer waited only for due groups still running (overtaken=wait)
     drops: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -142,7 +150,7 @@ class RolloutExecutor:
             draw = self._take_draw()
             if draw is None:
                 break
-            group = _Group(self._next_gid, draw, pending=n)
+            group = _Group(self._next_gid, draw, pending=n, version=self.controller.version)
             self._next_gid += 1
             self._groups[group.gid] = group
             for sample in range(n):
@@ -255,27 +263,43 @@ class RolloutExecutor:
     # ---- the trainer's side -----------------------------------------------------------------
 
     async def aget_batch(self, n_groups: int) -> list[list[Trajectory]]:
-        """The n oldest finished groups within the staleness bound; fewer only when the data is exhausted."""
+        """The n oldest finished groups within the staleness bound; fewer only when the data is exhausted.
+
+        With `overtaken=wait` it also waits for every running group that is due at this version (see the
+        module docstring); such groups are the oldest, so they are in the batch.
+        """
         eta = self.config.max_staleness
+        waiting_since: float | None = None  # the buffer was full but due groups were still running
         while True:
             if self._error is not None:
                 raise self._error
+            version = self.controller.version
             for gid, group in list(self.buffer):
-                if any(is_too_stale(t, self.controller.version, eta) for t in group):
+                if any(is_too_stale(t, version, eta) for t in group):
                     self.buffer.remove((gid, group))
                     for t in group:
-                        self._drop(DroppedRollout(DropReason.TOO_STALE, t.qid, "overtaken", self.controller.version,
-                                                  t), accepted=True)
+                        self._drop(DroppedRollout(DropReason.TOO_STALE, t.qid, "overtaken", version, t), accepted=True)
                     self._wake.set()
-            if len(self.buffer) >= n_groups or self.exhausted:
+            full = len(self.buffer) >= n_groups or self.exhausted
+            if full and not self._due_running(version):
                 break
+            if full and waiting_since is None:
+                waiting_since = time.perf_counter()
             self._changed.clear()
             await self._changed.wait()
+        if waiting_since is not None:
+            self._stats.overtaken_wait_s += time.perf_counter() - waiting_since
         self.buffer.sort(key=lambda x: x[0])
         taken, self.buffer = self.buffer[:n_groups], self.buffer[n_groups:]
         groups = [g for _, g in taken]
         self.controller.on_consume(sum(len(g) for g in groups))
         return groups
+
+    def _due_running(self, version: int) -> bool:
+        """Whether a group that must be trained by this version's update is still running (wait policy)."""
+        if self.config.overtaken != "wait":
+            return False
+        return any(version - g.version >= self.config.max_staleness for g in self._groups.values())
 
     def on_version(self, version: int) -> None:
         """The engine now serves `version`: more episodes may start."""

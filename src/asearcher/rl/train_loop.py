@@ -148,6 +148,7 @@ class TrainLoop:
             "version": self.trainer.version,
             "time/wait_s": t_wait, "time/train_s": t_train, "time/sync_s": t_sync, "time/interval_s": interval,
             "time/generating_s": ex.generating_s, "time/trainer_wait_frac": t_wait / interval if interval else 0.0,
+            "time/overtaken_wait_s": ex.overtaken_wait_s,
             "gen/tokens": ex.gen_tokens, "gen/episodes": ex.episodes,
             "throughput/tokens_per_s": ex.gen_tokens / interval if interval else 0.0,
             "rollout/in_flight": self.executor.in_flight, "rollout/buffered_groups": len(self.executor.buffer),
