@@ -104,3 +104,26 @@ def test_an_extension_replaces_its_prefix_and_the_token_budget_evicts_least_rece
     assert cache.lookup([50 + i for i in range(12)] + [1]) == (None, 0)
     assert cache.lookup(list(range(12)) + [1])[1] == 12
     assert PrefixCache(max_tokens=0).enabled is False
+
+
+def test_prefill_after_with_prefixes_and_suffixes_of_different_lengths_matches_full_prefill():
+    """Rows whose reused prefix and new tokens differ in length leave masked columns between them;
+    logits after the prefill and after one decode step must equal a plain prefill of each whole context."""
+    from asearcher.engines.kv_batch import KVBatch
+
+    model = tiny_llama()
+    gen = torch.Generator().manual_seed(0)
+    contexts = [torch.randint(3, 200, (n,), generator=gen).tolist() for n in (30, 47, 23)]
+    cut = [20, 44, 9]  # suffixes of 10, 3 and 14 tokens
+    with torch.no_grad():
+        prefixes = []
+        for ctx, n in zip(contexts, cut):
+            alone, _ = KVBatch.prefill(model, [ctx[:n]], pad_id=0)
+            prefixes.append((*alone.row_kv(0), n))
+        batch, logits = KVBatch.prefill_after(model, prefixes, [c[n:] for c, n in zip(contexts, cut)], pad_id=0)
+        step = batch.decode(model, [5, 6, 7])
+        for i, ctx in enumerate(contexts):
+            ref, ref_logits = KVBatch.prefill(model, [ctx], pad_id=0)
+            assert torch.allclose(logits[i], ref_logits[0], atol=1e-4)
+            assert torch.allclose(step[i], ref.decode(model, [5 + i])[0], atol=1e-4)
+    assert (batch.mask.sum(-1) == torch.tensor([31, 48, 24])).all()  # real tokens only count

@@ -134,13 +134,15 @@ async def test_groups_overtaken_by_the_trainer_are_dropped_too_stale():
 
 
 class LongFirstAgent(VersionedAgent):
-    """Question q0 is a long episode: a token at the start version, then it waits for `LongFirstAgent.gate`
-    and samples a second token at the version of that moment. Every other question is one token."""
+    """Questions in `long` are long episodes: a token at the start version, then they wait for
+    `LongFirstAgent.gate` and sample a second token at the version of that moment. Every other question
+    is one token."""
 
     gate: asyncio.Event
+    long = ("q0",)
 
     async def arun(self, question, *, qid="", gold=None):
-        if qid != "q0":
+        if qid not in LongFirstAgent.long:
             return await super().arun(question, qid=qid, gold=gold)
         seg = Segment()
         seg.append_context([1, 2])
@@ -161,7 +163,7 @@ async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(pol
     """eta=1, one group per batch: q0 (long) starts at version 0 with q1, q2 ...; the shorter groups
     overtake it. At version 1 q0 is due (0 + eta): `wait` blocks the batch until q0 finishes and trains
     it with lag <= eta; `drop` trains q1 and q2 and q0 is dropped too stale at version 2."""
-    LongFirstAgent.gate = asyncio.Event()
+    LongFirstAgent.gate, LongFirstAgent.long = asyncio.Event(), ("q0",)
     ex, engine, ctrl = make(alternate, group=2, questions=1, eta=1, n_items=6, overtaken=policy, agent=LongFirstAgent)
     ex.start()
     first = await asyncio.wait_for(ex.aget_batch(1), timeout=5)  # version 0: q0 is not due yet
@@ -185,4 +187,44 @@ async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(pol
         third = await asyncio.wait_for(ex.aget_batch(1), timeout=5)
         assert [t.qid for t in third[0]] == ["q3", "q3"]
         assert ctrl.state.drops["too_stale"] == 2  # q0's first token (version 0) lags 2 > eta
+    await ex.aclose()
+
+
+async def test_every_due_group_is_trained_even_when_more_than_one_batch_is_due():
+    """eta=2, one group per batch: q0, q1 (both long) and q2 start at version 0; q2 and q3 are batches
+    0 and 1; at version 2 both long groups are due: the trainer waits for both and takes both."""
+    LongFirstAgent.gate, LongFirstAgent.long = asyncio.Event(), ("q0", "q1")
+    ex, engine, ctrl = make(alternate, group=2, questions=1, eta=2, n_items=8, agent=LongFirstAgent)
+    ex.start()
+    assert [t.qid for t in (await asyncio.wait_for(ex.aget_batch(1), timeout=5))[0]] == ["q2", "q2"]
+    await _step(ex, engine, 1)
+    assert [t.qid for t in (await asyncio.wait_for(ex.aget_batch(1), timeout=5))[0]] == ["q3", "q3"]
+    await _step(ex, engine, 2)
+    pending = asyncio.ensure_future(ex.aget_batch(1))
+    await asyncio.sleep(0.05)
+    assert not pending.done()
+    LongFirstAgent.gate.set()
+    batch = await asyncio.wait_for(pending, timeout=5)
+    assert [[t.qid for t in g] for g in batch] == [["q0", "q0"], ["q1", "q1"]]
+    assert "too_stale" not in ctrl.state.drops
+    await ex.aclose()
+
+
+class CancelledInsideAgent(VersionedAgent):
+    """q0's request is cancelled under it (as when an engine closes); other questions answer normally."""
+
+    async def arun(self, question, *, qid="", gold=None):
+        if qid == "q0":
+            fut = asyncio.get_running_loop().create_future()
+            fut.cancel()
+            await fut
+        return await super().arun(question, qid=qid, gold=gold)
+
+
+async def test_a_cancellation_inside_the_agent_fails_the_episode_and_finishes_its_group():
+    ex, _, ctrl = make(alternate, group=2, questions=1, eta=0, n_items=4, agent=CancelledInsideAgent)
+    ex.start()
+    batch = await asyncio.wait_for(ex.aget_batch(1), timeout=5)  # q0's group (all failed) must not block
+    assert [t.qid for t in batch[0]] == ["q1", "q1"]
+    assert ctrl.state.drops["engine_error"] == 2
     await ex.aclose()

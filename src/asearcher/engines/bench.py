@@ -43,7 +43,8 @@ async def abenchmark(max_new_tokens: int, concurrency: int, threads: int) -> lis
     prompts = [tok.chat_ids([{"role": "user", "content": q}]) for q in QUESTIONS * concurrency][:concurrency]
     rows = []
     engines = {
-        "transformers": lambda: TransformersEngine(model, tok, max_batch_size=concurrency),
+        # No prefix cache: the warm-up and repeated questions would otherwise skip their prefill.
+        "transformers": lambda: TransformersEngine(model, tok, max_batch_size=concurrency, prefix_cache_tokens=0),
         "llamacpp": lambda: LlamaCppEngine(
             embedded_model_path(), EngineConfig(n_parallel=concurrency, n_threads=threads), tokenizer=tok
         ),

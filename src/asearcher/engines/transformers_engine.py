@@ -76,6 +76,11 @@ class TransformersEngine:
         self._active: list[_Seq] = []
         self._batch: KVBatch | None = None
         self._stale = False  # weights changed: every active row must be re-prefilled
+        if prefix_cache_tokens and _has_sliding_window(model):
+            # Reused prefixes leave masked columns before new tokens; a window counted in columns would
+            # then cover fewer real tokens than the model was trained with.
+            log.info("prefix cache off: the model uses sliding-window attention")
+            prefix_cache_tokens = 0
         self.prefix_cache = PrefixCache(prefix_cache_tokens)
         self.prefill_tokens = 0  # token positions run through the model by prefills (padding included)
         self.reused_tokens = 0  # prompt tokens taken from the prefix cache instead
@@ -149,10 +154,12 @@ class TransformersEngine:
         self._ensure_loop()
         async with self._lock:
             start = time.perf_counter()
-            await asyncio.to_thread(self._load_weights, source)
+            try:
+                await asyncio.to_thread(self._load_weights, source)
+            finally:  # even a failed load may have copied some tensors: no cached key/value is trusted
+                self._stale = True
+                self.prefix_cache.clear()  # its keys/values were computed by the old weights
             self.version = version
-            self._stale = True
-            self.prefix_cache.clear()  # its keys/values were computed by the old weights
             log.info("weights updated to version %d in %.2f s", version, time.perf_counter() - start)
 
     async def aclose(self) -> None:
@@ -363,6 +370,12 @@ def prefill_groups(lengths: list[int], max_waste: float = 0.25) -> list[list[int
                 continue
         groups.append([i])
     return groups
+
+
+def _has_sliding_window(model: Any) -> bool:
+    config = getattr(model, "config", None)
+    return "sliding_attention" in (getattr(config, "layer_types", None) or []) or bool(
+        getattr(config, "use_sliding_window", False) and getattr(config, "sliding_window", None))
 
 
 def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:

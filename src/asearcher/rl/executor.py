@@ -189,7 +189,8 @@ class RolloutExecutor:
                 self._stats.gen_tokens += traj.num_sampled_tokens
             if reason is None:
                 assert traj is not None
-                traj.metadata.update({"group": group.gid, "sample": sample, "epoch": group.draw.epoch, "seed": seed})
+                traj.metadata.update({"group": group.gid, "sample": sample, "epoch": group.draw.epoch, "seed": seed,
+                                      "group_version": group.version})
                 self.controller.on_accept()
                 group.done.append(traj)
             else:
@@ -208,7 +209,13 @@ class RolloutExecutor:
         try:
             traj = await agent.arun(item.question, qid=item.id, gold=list(item.golds))
         except asyncio.CancelledError:
-            raise
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # this episode was cancelled (shutdown, resume)
+            # Something inside the agent was cancelled (e.g. a closed engine's request): a failed episode,
+            # which must still finish its group, or a trainer waiting for that group would wait forever.
+            logger.warning("episode %s failed: a request it awaited was cancelled", item.id)
+            return None, DropReason.ENGINE_ERROR, "CancelledError inside the agent"
         except Exception as e:  # deliberate fault tolerance: one failed engine call drops one episode
             logger.warning("episode %s failed: %s: %s", item.id, type(e).__name__, e)
             return None, DropReason.ENGINE_ERROR, f"{type(e).__name__}: {e}"
@@ -266,7 +273,8 @@ class RolloutExecutor:
         """The n oldest finished groups within the staleness bound; fewer only when the data is exhausted.
 
         With `overtaken=wait` it also waits for every running group that is due at this version (see the
-        module docstring); such groups are the oldest, so they are in the batch.
+        module docstring) and returns every due group: usually among the n oldest, more than n only when
+        partial groups (dropped episodes) let more than one batch's worth of groups start at one version.
         """
         eta = self.config.max_staleness
         waiting_since: float | None = None  # the buffer was full but due groups were still running
@@ -290,7 +298,11 @@ class RolloutExecutor:
         if waiting_since is not None:
             self._stats.overtaken_wait_s += time.perf_counter() - waiting_since
         self.buffer.sort(key=lambda x: x[0])
-        taken, self.buffer = self.buffer[:n_groups], self.buffer[n_groups:]
+        # Every due group goes into this batch, even when partial groups let more than n be due at once:
+        # after this update they would be too stale, and the trainer may have waited for them.
+        n = max(n_groups, sum(1 for _, g in self.buffer if self._due(g, version))) if self.config.overtaken == "wait" \
+            else n_groups
+        taken, self.buffer = self.buffer[:n], self.buffer[n:]
         groups = [g for _, g in taken]
         self.controller.on_consume(sum(len(g) for g in groups))
         return groups
@@ -300,6 +312,11 @@ class RolloutExecutor:
         if self.config.overtaken != "wait":
             return False
         return any(version - g.version >= self.config.max_staleness for g in self._groups.values())
+
+    def _due(self, group: list[Trajectory], version: int) -> bool:
+        """Whether a finished group must be trained by this version's update (it started eta versions ago)."""
+        start = min(t.metadata.get("group_version", version) for t in group)
+        return version - start >= self.config.max_staleness
 
     def on_version(self, version: int) -> None:
         """The engine now serves `version`: more episodes may start."""
