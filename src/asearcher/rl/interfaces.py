@@ -58,7 +58,8 @@ class RolloutSource(Protocol):
     """The executor as the trainer sees it: groups of scored trajectories within the staleness bound."""
 
     async def aget_batch(self, n_groups: int) -> list[list[Trajectory]]:
-        """Wait for `n_groups` accepted groups (filtered, rewarded, not too stale) and return them."""
+        """Wait for `n_groups` accepted groups (filtered, rewarded, not too stale) and return them; fewer when
+        the data ran out, more when more groups are due for training at this version (rollout.overtaken)."""
         ...
 
     def on_version(self, version: int) -> None:
