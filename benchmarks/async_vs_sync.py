@@ -77,21 +77,18 @@ class ThreadBudgetEngine(TransformersEngine):
         super().__init__(*args, **kwargs)
         self.threads = threads
         self.busy_s = 0.0  # wall time inside engine steps (prefill or decode), summed
-        self.prefill_tokens = 0  # rows x padded width of every prefill (re-prefills after a weight update too)
-        self.reprefill_tokens = 0  # the part of prefill_tokens spent re-prefilling rows after weight updates
+        self.reprefill_tokens = 0  # tokens of in-flight rows re-prefilled under new weights (a weight update)
 
     def _step(self, admit):  # runs in a worker thread
         if self.threads:
             torch.set_num_threads(self.threads)
-        redo = self._active if self._stale else []  # rows re-prefilled under new weights
-        rows, width = len(admit) + len(redo), max((len(s.prompt) + len(s.out) for s in admit + redo), default=0)
-        self.reprefill_tokens += len(redo) * width
+        if self._stale:
+            self.reprefill_tokens += sum(len(s.prompt) + len(s.out) for s in self._active)
         start = time.perf_counter()
         try:
             return super()._step(admit)
         finally:
             self.busy_s += time.perf_counter() - start
-            self.prefill_tokens += rows * width
 
 
 class ThreadBudgetTrainer(Trainer):
@@ -184,6 +181,7 @@ def summarise(rows: list[dict], eta: int, batch_size: int) -> dict[str, float]:
         "eta": eta, "steps": len(rows), "trained_samples": len(rows) * batch_size,
         "train_loop_s": sum(interval),
         "wait_frac": _frac(wait, interval), "wait_frac_after_first": _frac(wait[1:], interval[1:]),
+        "overtaken_wait_frac": _frac([r.get("time/overtaken_wait_s", 0.0) for r in rows], interval),
         "sync_frac": _frac(sync, interval), "train_frac": _frac(train, interval),
         "train_step_s_mean": sum(train) / len(train), "first_wait_s": wait[0],
         "lag_max": max(r.get("lag/max", 0.0) for r in rows),
@@ -198,7 +196,7 @@ async def arun_setting(args: argparse.Namespace, eta: int, out: Path) -> dict[st
     model = make_model(args.seed, args.hidden, args.layers)
     engine_model = copy.deepcopy(model).to(getattr(torch, args.engine_dtype))
     engine = ThreadBudgetEngine(engine_model, ByteTokenizer(), max_batch_size=args.max_concurrent, seed=args.seed,
-                                threads=args.engine_threads)
+                                threads=args.engine_threads, prefix_cache_tokens=args.prefix_cache_tokens)
     data = TrainData(questions(args.train_questions, "q"), epochs=100, shuffle=True, seed=args.seed)
     parts = TrainComponents(trainer_model=model.train(), engine=engine,
                             agent_factory=lambda s: TurnsAgent(engine, s, args), reward_fn=letter_reward, data=data)
@@ -206,17 +204,18 @@ async def arun_setting(args: argparse.Namespace, eta: int, out: Path) -> dict[st
     before = await held_out_reward(engine, args)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    engine.busy_s, engine.prefill_tokens, engine.reprefill_tokens = 0.0, 0, 0
+    engine.busy_s, engine.prefill_tokens, engine.reused_tokens, engine.reprefill_tokens = 0.0, 0, 0, 0
     result = await TrainLoop(config, parts, out / f"eta{eta}", progress=False, trainer=trainer).arun()
     wall = time.perf_counter() - start
     busy, prefill_tokens, reprefill_tokens = engine.busy_s, engine.prefill_tokens, engine.reprefill_tokens
+    reused_tokens = engine.reused_tokens
     load_after = os.getloadavg()[0]
     rows = read_metrics(result.run_dir / "metrics.jsonl")
     after = await held_out_reward(engine, args)
     await engine.aclose()
     return summarise(rows, eta, config.rollout.batch_size) | {
         "wall_s": wall, "engine_busy_frac": busy / wall, "engine_prefill_tokens": prefill_tokens,
-        "engine_reprefill_tokens": reprefill_tokens,
+        "engine_reprefill_tokens": reprefill_tokens, "engine_reused_tokens": reused_tokens,
         "reward_before": before, "reward_after": after,
         "loadavg_1min_before": load_before, "loadavg_1min_after": load_after,
     }
@@ -253,8 +252,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--long-turns", type=positive(int), default=10, help="turns of a long episode")
     p.add_argument("--long-frac", type=non_negative(float), default=0.15, help="share of questions with long episodes")
     p.add_argument("--tokens-per-turn", type=positive(int), default=4, help="tokens the policy samples per turn")
-    p.add_argument("--tool-latency-s", type=non_negative(float), default=0.5,
-                   help="simulated tool round trip per turn (asyncio.sleep: waiting, no compute)")
+    p.add_argument("--tool-latency-s", type=non_negative(float), default=1.0,
+                   help="simulated tool round trip per turn (asyncio.sleep: waiting, no compute; ~1 s is a web "
+                        "search or page fetch, a local retrieval server is ~0.05 s)")
     p.add_argument("--obs-chars", type=non_negative(int), default=0,
                    help="extra characters of each tool observation (context, loss mask 0)")
     p.add_argument("--hidden", type=positive(int), default=512, help="hidden size of the random Qwen2 policy")
@@ -267,7 +267,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="the engine's copy of the policy (the trainer keeps float32 master weights; weight sync "
                         "casts; behaviour logprobs then differ from the trainer's by bf16 rounding, which the "
                         "decoupled PPO loss corrects for, as with a bf16 vLLM engine)")
-    p.add_argument("--lr", type=positive(float), default=3e-4, help="AdamW learning rate")
+    p.add_argument("--prefix-cache-tokens", type=non_negative(int), default=32768,
+                   help="the engine's prefix KV cache (0: every turn re-prefills its whole context)")
+    p.add_argument("--lr", type=positive(float), default=3e-5,
+                   help="AdamW learning rate (3e-5: the policy moves ~0.02-0.04 nats/token per step, as in real RL "
+                        "runs; at 1e-4 and above one step moves it ~0.3 and 4-step-old data is far off-policy)")
     p.add_argument("--train-questions", type=positive(int), default=256, help="training questions (epochs repeat them)")
     p.add_argument("--eval-questions", type=positive(int), default=32, help="held-out episodes for the reward")
     p.add_argument("--seed", type=int, default=0, help="model init, data order and episode sampling seed")
