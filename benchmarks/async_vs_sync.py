@@ -242,7 +242,7 @@ def non_negative(kind):
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--steps", type=positive(int), default=16, help="training steps per eta (the same for each)")
+    p.add_argument("--steps", type=positive(int), default=32, help="training steps per eta (the same for each)")
     p.add_argument("--etas", type=non_negative(int), nargs="+", default=[0, 4], help="max staleness values to compare")
     p.add_argument("--group-size", type=positive(int), default=4, help="trajectories per question")
     p.add_argument("--batch-questions", type=positive(int), default=4, help="questions (groups) per training step")
