@@ -159,12 +159,13 @@ async def _step(ex, engine, version):
 
 
 @pytest.mark.parametrize("policy", ["wait", "drop"])
-async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(policy):
+async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(policy, caplog, monkeypatch):
     """eta=1, one group per batch: q0 (long) starts at version 0 with q1, q2 ...; the shorter groups
     overtake it. At version 1 q0 is due (0 + eta): `wait` blocks the batch until q0 finishes and trains
     it with lag <= eta; `drop` trains q1 and q2 and q0 is dropped too stale at version 2."""
     LongFirstAgent.gate, LongFirstAgent.long = asyncio.Event(), ("q0",)
     ex, engine, ctrl = make(alternate, group=2, questions=1, eta=1, n_items=6, overtaken=policy, agent=LongFirstAgent)
+    monkeypatch.setattr(ex, "overtaken_warn_s", 0.01)
     ex.start()
     first = await asyncio.wait_for(ex.aget_batch(1), timeout=5)  # version 0: q0 is not due yet
     assert [t.qid for t in first[0]] == ["q1", "q1"]
@@ -176,6 +177,7 @@ async def test_a_long_group_overtaken_by_short_ones_is_waited_for_or_dropped(pol
         LongFirstAgent.gate.set()
         batch = await asyncio.wait_for(second, timeout=5)
         assert [t.qid for t in batch[0]] == ["q0", "q0"]
+        assert "waited" in caplog.text and "'q0'" in caplog.text  # overtaken_warn_s elapsed while waiting
         assert all(t.segments[0].versions[-2:] == [0, 1] for t in batch[0])  # sampled tokens; lag 1 = eta at version 1
         assert ex.pop_stats().overtaken_wait_s >= 0.04
         assert "too_stale" not in ctrl.state.drops

@@ -43,6 +43,15 @@ RewardFn = Callable[[Trajectory], Awaitable[float | None]]
 AgentFactory = Callable[[int], Agent]  # episode seed -> a fresh agent
 
 
+async def _wait_event(event: asyncio.Event, timeout: float) -> bool:
+    """Wait for `event` at most `timeout` seconds; whether it was set."""
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+        return True
+    except TimeoutError:
+        return False
+
+
 def episode_seed(base: int, draw: Draw, sample: int) -> int:
     """Sampling seed of one episode: a function of where it comes from, never of timing."""
     return random.Random(f"{base}-{draw.epoch}-{draw.index}-{sample}").randrange(2**31)
@@ -73,6 +82,8 @@ class ExecutorStats:
 
 class RolloutExecutor:
     """Runs episodes while the trainer trains; see the module docstring."""
+
+    overtaken_warn_s = 300.0  # log a warning this often while the trainer waits for due groups
 
     def __init__(self, agent_factory: AgentFactory, data: TrainData, reward_fn: RewardFn,
                  controller: StalenessController, config: RolloutConfig, filter_config: FilterConfig) -> None:
@@ -294,7 +305,10 @@ class RolloutExecutor:
             if full and waiting_since is None:
                 waiting_since = time.perf_counter()
             self._changed.clear()
-            await self._changed.wait()
+            if waiting_since is None:
+                await self._changed.wait()
+            elif not await _wait_event(self._changed, self.overtaken_warn_s):
+                self._warn_overtaken(version, time.perf_counter() - waiting_since)
         if waiting_since is not None:
             self._stats.overtaken_wait_s += time.perf_counter() - waiting_since
         self.buffer.sort(key=lambda x: x[0])
@@ -312,6 +326,12 @@ class RolloutExecutor:
         if self.config.overtaken != "wait":
             return False
         return any(version - g.version >= self.config.max_staleness for g in self._groups.values())
+
+    def _warn_overtaken(self, version: int, waited_s: float) -> None:
+        due = [g for g in self._groups.values() if version - g.version >= self.config.max_staleness]
+        logger.warning("the trainer has waited %.0f s for %d overtaken group(s) due at version %d (questions %s, "
+                       "started at versions %s); rollout.overtaken=drop would train without them", waited_s, len(due),
+                       version, [g.draw.item.id for g in due[:5]], sorted({g.version for g in due}))
 
     def _due(self, group: list[Trajectory], version: int) -> bool:
         """Whether a finished group must be trained by this version's update (it started eta versions ago)."""
