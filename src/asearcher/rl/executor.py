@@ -186,7 +186,7 @@ class RolloutExecutor:
     async def _episode(self, group: _Group, sample: int, seed: int) -> None:
         item = group.draw.item
         try:
-            traj, reason, detail = await self._run_and_score(item, seed)
+            traj, reason, detail = await self._run_and_score(item, seed, group.version)
         except asyncio.CancelledError:
             self._drop(DroppedRollout(DropReason.CANCELLED, item.id, "cancelled", self.controller.version))
             self._mark_busy()
@@ -200,8 +200,7 @@ class RolloutExecutor:
                 self._stats.gen_tokens += traj.num_sampled_tokens
             if reason is None:
                 assert traj is not None
-                traj.metadata.update({"group": group.gid, "sample": sample, "epoch": group.draw.epoch, "seed": seed,
-                                      "group_version": group.version})
+                traj.metadata.update({"group": group.gid, "sample": sample, "epoch": group.draw.epoch, "seed": seed})
                 self.controller.on_accept()
                 group.done.append(traj)
             else:
@@ -214,9 +213,9 @@ class RolloutExecutor:
         except BaseException as e:
             self._fail(e)
 
-    async def _run_and_score(self, item: QAItem, seed: int) -> tuple[Trajectory | None, DropReason | None, str]:
+    async def _run_and_score(self, item: QAItem, seed: int,
+                             start_version: int) -> tuple[Trajectory | None, DropReason | None, str]:
         agent = self.agent_factory(seed)
-        start_version = self.controller.version
         try:
             traj = await agent.arun(item.question, qid=item.id, gold=list(item.golds))
         except asyncio.CancelledError:
@@ -314,29 +313,29 @@ class RolloutExecutor:
         self.buffer.sort(key=lambda x: x[0])
         # Every due group goes into this batch, even when partial groups let more than n be due at once:
         # after this update they would be too stale, and the trainer may have waited for them.
-        n = max(n_groups, sum(1 for _, g in self.buffer if self._due(g, version))) if self.config.overtaken == "wait" \
-            else n_groups
+        # (the episodes of a group share its start version)
+        due = sum(1 for _, g in self.buffer if self._is_due(g[0].metadata.get("start_version", version), version))
+        n = max(n_groups, due) if self.config.overtaken == "wait" else n_groups
         taken, self.buffer = self.buffer[:n], self.buffer[n:]
         groups = [g for _, g in taken]
         self.controller.on_consume(sum(len(g) for g in groups))
         return groups
 
-    def _due_running(self, version: int) -> bool:
-        """Whether a group that must be trained by this version's update is still running (wait policy)."""
+    def _is_due(self, start_version: int, version: int) -> bool:
+        """A group started at `start_version` must be trained by this version's update (the last within eta)."""
+        return version - start_version >= self.config.max_staleness
+
+    def _due_running(self, version: int) -> list[_Group]:
+        """Running groups that must be trained by this version's update (only the wait policy waits for them)."""
         if self.config.overtaken != "wait":
-            return False
-        return any(version - g.version >= self.config.max_staleness for g in self._groups.values())
+            return []
+        return [g for g in self._groups.values() if self._is_due(g.version, version)]
 
     def _warn_overtaken(self, version: int, waited_s: float) -> None:
-        due = [g for g in self._groups.values() if version - g.version >= self.config.max_staleness]
+        due = self._due_running(version)
         logger.warning("the trainer has waited %.0f s for %d overtaken group(s) due at version %d (questions %s, "
                        "started at versions %s); rollout.overtaken=drop would train without them", waited_s, len(due),
                        version, [g.draw.item.id for g in due[:5]], sorted({g.version for g in due}))
-
-    def _due(self, group: list[Trajectory], version: int) -> bool:
-        """Whether a finished group must be trained by this version's update (it started eta versions ago)."""
-        start = min(t.metadata.get("group_version", version) for t in group)
-        return version - start >= self.config.max_staleness
 
     def on_version(self, version: int) -> None:
         """The engine now serves `version`: more episodes may start."""
