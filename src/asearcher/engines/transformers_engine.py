@@ -26,7 +26,6 @@ import torch
 
 from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
-from asearcher.engines.hf_tokenizer import HFTokenizer
 from asearcher.engines.kv_batch import KVBatch
 from asearcher.engines.prefix_cache import PrefixCache, PrefixEntry
 from asearcher.engines.sampling import sample_token
@@ -249,33 +248,29 @@ class TransformersEngine:
         return finished + done
 
     def _prefill(self, admit: list[_Seq]) -> tuple[list[_Seq], torch.Tensor]:
-        """Add `admit` to the batch: rows with a cached prefix run only their new tokens, the others their
-        whole context, each kind in length groups. Returns the rows in batch order and their logits."""
-        fresh: list[tuple[_Seq, list[int]]] = []
-        reuse: list[tuple[_Seq, list[int], int]] = []
+        """Add `admit` to the batch: rows with a cached prefix of n tokens run only the rest, the others
+        their whole context (n = 0); each kind in length groups. Returns the rows in batch order and their
+        logits."""
+        rows = []
         for seq in admit:
             ctx = seq.prompt + seq.out
             seq.prefix, n = self.prefix_cache.lookup(ctx)
-            if seq.prefix is None:
-                fresh.append((seq, ctx))
-            else:
-                reuse.append((seq, ctx, n))
-        stepped, rows = [], []
-        for group in prefill_groups([len(ctx) for _, ctx in fresh]):
-            part = [fresh[i] for i in group]
-            batch, logits = KVBatch.prefill(self.model, [ctx for _, ctx in part], self._pad_id)
-            self.prefill_tokens += len(part) * max(len(ctx) for _, ctx in part)
-            self._join(batch, [seq for seq, _ in part], stepped)
-            rows.append(logits)
-        for group in prefill_groups([len(ctx) - n for _, ctx, n in reuse]):
-            part = [reuse[i] for i in group]
-            batch, logits = KVBatch.prefill_after(self.model, [(s.prefix.keys, s.prefix.values, n) for s, _, n in part],
-                                                  [ctx[n:] for _, ctx, n in part], self._pad_id)
-            self.prefill_tokens += len(part) * max(len(ctx) - n for _, ctx, n in part)
-            self.reused_tokens += sum(n for _, _, n in part)
-            self._join(batch, [seq for seq, _, _ in part], stepped)
-            rows.append(logits)
-        return stepped, torch.cat(rows, 0)
+            rows.append((seq, ctx, n))
+        stepped, logits = [], []
+        for reused in (False, True):
+            kind = [r for r in rows if (r[0].prefix is not None) == reused]
+            for group in prefill_groups([len(ctx) - n for _, ctx, n in kind]):
+                part = [kind[i] for i in group]
+                if reused:
+                    batch, out = KVBatch.prefill_after(self.model, [(s.prefix.keys, s.prefix.values, n) for s, _, n in part],
+                                                       [ctx[n:] for _, ctx, n in part], self._pad_id)
+                else:
+                    batch, out = KVBatch.prefill(self.model, [ctx for _, ctx, _ in part], self._pad_id)
+                self.prefill_tokens += len(part) * max(len(ctx) - n for _, ctx, n in part)
+                self.reused_tokens += sum(n for _, _, n in part)
+                self._join(batch, [seq for seq, _, _ in part], stepped)
+                logits.append(out)
+        return stepped, torch.cat(logits, 0)
 
     def _join(self, batch: KVBatch, seqs: list[_Seq], stepped: list[_Seq]) -> None:
         if self._batch is None:
