@@ -23,10 +23,7 @@ def cpu_flags() -> frozenset[str]:
 
 
 def resolve_dtype(dtype: str, device: str) -> str:
-    """"float32" or "bfloat16" for `dtype` ("auto" picks bf16 only where the hardware computes it natively).
-
-    Emulated bf16 (AVX2, AVX-512 without the BF16 extension) is slower than fp32, hence the flag check.
-    """
+    """"float32" or "bfloat16" for `dtype` ("auto": bf16 only where the hardware computes it natively)."""
     if dtype != "auto":
         return dtype
     if device.startswith("cuda"):

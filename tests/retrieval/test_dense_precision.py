@@ -12,7 +12,8 @@ from tiny_corpus import EASY
 from asearcher import hardware
 from asearcher.errors import UserError
 from asearcher.retrieval import DenseConfig, DenseRetriever
-from asearcher.retrieval.embedder import Embedder, resolve_dtype
+from asearcher.hardware import resolve_dtype
+from asearcher.retrieval.embedder import Embedder
 
 QUERIES = [q for q, _ in EASY]
 

@@ -15,6 +15,7 @@ from typing import Any
 from asearcher import paths
 from asearcher.engines.hf_tokenizer import HFTokenizer
 from asearcher.errors import UserError
+from asearcher.hardware import resolve_dtype
 from asearcher.package_data import find_package_path
 
 log = logging.getLogger(__name__)
@@ -106,8 +107,6 @@ def load_causal_lm(path: str | Path, device: str = "cpu", dtype: str = "float32"
     model_dir = resolve_model_dir(path)
     start = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    from asearcher.hardware import resolve_dtype
-
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=_torch_dtype(resolve_dtype(dtype, device)))
     model = model.to(device)
     model.eval()

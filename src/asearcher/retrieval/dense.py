@@ -26,9 +26,10 @@ from tqdm import tqdm
 from asearcher.api.documents import Hit, Passage
 from asearcher.config import from_dict, to_dict
 from asearcher.errors import UserError
+from asearcher.hardware import resolve_dtype
 from asearcher.retrieval import embedding_cache
 from asearcher.retrieval.config import DenseConfig
-from asearcher.retrieval.embedder import Embedder, resolve_dtype, resolve_model, set_threads
+from asearcher.retrieval.embedder import Embedder, resolve_model, set_threads
 from asearcher.retrieval.passage_store import META_FILE, OFFSETS_FILE, TEXT_FILE, PassageStore, write_store
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import numpy as np
 
 from asearcher.api.documents import Passage
 from asearcher.errors import UserError
-from asearcher.hardware import resolve_dtype  # re-exported: dense.py and tests import it from here
+from asearcher.hardware import resolve_dtype
 from asearcher.package_data import find_package_path
 from asearcher.retrieval.config import DenseConfig
 

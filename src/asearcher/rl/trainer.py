@@ -23,6 +23,7 @@ import torch
 
 from asearcher.config import cfg
 from asearcher.errors import UserError
+from asearcher.hardware import resolve_dtype
 from asearcher.rl.advantages import TrainSample
 from asearcher.rl.logprobs import Method, packed_logprobs
 from asearcher.rl.loss import PPOLossConfig, ppo_loss
@@ -159,8 +160,6 @@ class Trainer:
 def autocast_context(dtype: str, device: torch.device | str) -> Any:
     """torch.autocast in `dtype` ("bfloat16"; "auto": bf16 where native) on `device`'s type, or a
     no-op for "off" (and for "auto" without native bf16)."""
-    from asearcher.hardware import resolve_dtype
-
     kind = torch.device(device).type
     if dtype == "auto":
         dtype = "off" if resolve_dtype("auto", kind) == "float32" else "bfloat16"
