@@ -21,6 +21,8 @@ from asearcher.retrieval.server import create_app
 from asearcher.retrieval.server_config import ServerConfig
 from asearcher.retrieval.server_runner import ServerThread
 
+pytestmark = pytest.mark.numerics  # dense scores depend on dtype "auto": CI reruns this in fp32
+
 # Deliberately outside the per-session ASEARCHER_HOME: a content-keyed cache can never serve stale
 # vectors, and sharing it is what makes this test finish. ASEARCHER_TEST_EMBEDDING_CACHE moves it.
 EMBEDDING_CACHE = Path(os.environ.get("ASEARCHER_TEST_EMBEDDING_CACHE")

@@ -49,6 +49,7 @@ def test_an_index_built_in_one_dtype_is_searched_with_the_other(fp32_and_bf16, t
 
 
 def test_auto_dtype_follows_the_cpu_flags(monkeypatch):
+    monkeypatch.delenv(hardware.DTYPE_ENV, raising=False)  # CI's fp32 pass sets it
     assert resolve_dtype("float32", "cpu") == "float32"
     assert resolve_dtype("bfloat16", "cpu") == "bfloat16"
     # Fake /proc/cpuinfo flags: a CPU with and one without native bf16 cannot both be had here.
@@ -117,3 +118,13 @@ def test_concurrent_encodes_from_threads_give_the_serial_vectors(fp32_and_bf16):
         parallel = list(pool.map(e.encode_queries, batches))
     for a, b in zip(serial, parallel, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_the_dtype_env_overrides_auto_only(monkeypatch):
+    monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512f", "avx512_bf16"}))
+    monkeypatch.setenv(hardware.DTYPE_ENV, "float32")
+    assert resolve_dtype("auto", "cpu") == "float32"
+    assert resolve_dtype("bfloat16", "cpu") == "bfloat16"  # an explicit choice is kept
+    monkeypatch.setenv(hardware.DTYPE_ENV, "fp16")
+    with pytest.raises(UserError, match="ASEARCHER_DTYPE='fp16'"):
+        resolve_dtype("auto", "cpu")

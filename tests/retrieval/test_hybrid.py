@@ -8,6 +8,8 @@ from tiny_corpus import EASY
 from asearcher.api.documents import Hit, Passage
 from asearcher.retrieval import HybridRetriever, IndexConfig, load_index, rrf_fuse
 
+pytestmark = pytest.mark.numerics  # dense scores depend on dtype "auto": CI reruns this in fp32
+
 
 def _hits(ids: str) -> list[Hit]:
     return [Hit(Passage(i, "", ""), 0.0) for i in ids]
