@@ -4,6 +4,9 @@ import itertools
 
 import pytest
 
+from asearcher.config import load_config
+from asearcher.errors import UserError
+from asearcher.eval.config import EvalConfig
 from asearcher.eval.metrics import expected_max_at_k, pass_at_k, score_answer, summarize
 
 
@@ -104,3 +107,10 @@ def test_majority_vote_uses_the_chosen_metrics():
     recs = [_rec("q", i, "Coca Cola", ["Coca-Cola"], 0.0) for i in range(2)]
     assert summarize(recs, k=2)["d"]["metrics"]["f1"]["maj@2"] == 1.0
     assert summarize(recs, k=2, metrics="squad")["d"]["metrics"]["f1"]["maj@2"] == 0.0
+
+
+def test_metrics_choice_is_a_checked_eval_config_field():
+    assert EvalConfig().metrics == "asearcher"
+    assert load_config(EvalConfig, overrides=["metrics=squad"]).metrics == "squad"
+    with pytest.raises(UserError, match="metrics"):
+        load_config(EvalConfig, overrides=["metrics=hotpotqa"])

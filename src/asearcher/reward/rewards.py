@@ -122,7 +122,9 @@ def em_reward(
     return _outcome_reward("em", traj_or_pred, golds, format_ok, metrics, "multiset", aug_golds, valid_inst)
 
 
-def apply_invalid_policy(reward: float, invalid: bool, policy: InvalidPolicy = "score", penalty: float = -1.0) -> float | None:
+def apply_invalid_policy(
+    reward: float, invalid: bool, policy: InvalidPolicy = "score", penalty: float = -1.0
+) -> float | None:
     """What to do with an episode whose question the LLM judge called invalid (unanswerable or bad gold).
 
     This is this project's option for the judge's "invalid" verdict, not ASearcher's code (its judge
