@@ -4,7 +4,10 @@ import itertools
 
 import pytest
 
-from asearcher.eval.metrics import expected_max_at_k, pass_at_k, summarize
+from asearcher.config import load_config
+from asearcher.errors import UserError
+from asearcher.eval.config import EvalConfig
+from asearcher.eval.metrics import expected_max_at_k, pass_at_k, score_answer, summarize
 
 
 @pytest.mark.parametrize(
@@ -70,3 +73,44 @@ def test_summary_avg_pass_and_majority():
     assert s["d"]["stop_reasons"] == {"answered": 5, "turn_limit": 1}
     assert "judge" not in s["d"]["metrics"]
     assert s["other"]["metrics"]["em"]["avg@3"] == 1.0  # one sample: k capped at what exists
+
+
+def test_score_answer_defaults_to_asearchers_definitions():
+    # ASearcher: SP {coca, cola} both -> F1 1; SQuAD glues "cocacola" -> F1 0
+    assert score_answer("Coca Cola", ["Coca-Cola"]) == {"em": 0.0, "f1": 1.0, "cover_em": 0.0}
+    assert score_answer("Coca Cola", ["Coca-Cola"], metrics="squad") == {"em": 0.0, "f1": 0.0, "cover_em": 0.0}
+    # cover-EM: whole tokens (ASearcher) vs substring (Search-R1, with metrics=squad)
+    assert score_answer("smart", ["art"])["cover_em"] == 0.0
+    assert score_answer("smart", ["art"], metrics="squad")["cover_em"] == 1.0
+    # f1_mode applies to the squad family: [paris, paris] vs [paris] multiset 2/3, set 1
+    assert score_answer("Paris Paris", ["Paris"], "multiset", "squad")["f1"] == pytest.approx(2 / 3)
+    assert score_answer("Paris Paris", ["Paris"], "set", "squad")["f1"] == 1.0
+
+
+def _judged(qid, verdict, score):
+    rec = _rec(qid, 0, "x", ["y"], 0.0)
+    rec["scores"]["judge"] = score
+    rec["judge"] = {"verdict": verdict, "raw": "..."}
+    return rec
+
+
+def test_failed_and_invalid_judgements_count_as_incorrect_and_are_counted():
+    recs = [_judged("q1", "correct", 1.0), _judged("q2", "incorrect", 0.0), _judged("q3", None, 0.0),
+            _judged("q4", "invalid", None)]  # q4: written before invalid verdicts scored 0
+    s = summarize(recs, k=1)["d"]
+    assert s["metrics"]["judge"]["avg@1"] == pytest.approx(1 / 4)  # not 1/3: nothing leaves the denominator
+    assert s["judge_verdicts"] == {"correct": 1, "incorrect": 1, "invalid": 1, "failed": 1}
+    assert "judge_verdicts" not in summarize([_rec("q", 0, "a", ["a"], 1.0)], k=1)["d"]
+
+
+def test_majority_vote_uses_the_chosen_metrics():
+    recs = [_rec("q", i, "Coca Cola", ["Coca-Cola"], 0.0) for i in range(2)]
+    assert summarize(recs, k=2)["d"]["metrics"]["f1"]["maj@2"] == 1.0
+    assert summarize(recs, k=2, metrics="squad")["d"]["metrics"]["f1"]["maj@2"] == 0.0
+
+
+def test_metrics_choice_is_a_checked_eval_config_field():
+    assert EvalConfig().metrics == "asearcher"
+    assert load_config(EvalConfig, overrides=["metrics=squad"]).metrics == "squad"
+    with pytest.raises(UserError, match="metrics"):
+        load_config(EvalConfig, overrides=["metrics=hotpotqa"])

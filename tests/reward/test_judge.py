@@ -8,6 +8,7 @@ import asyncio
 
 import pytest
 
+from asearcher.api.trajectory import Trajectory, Turn
 from asearcher.engines.scripted import ScriptedEngine
 from asearcher.reward.judge import LLMJudge, parse_verdict
 from asearcher.reward.rewards import ajudge_reward
@@ -58,13 +59,49 @@ async def test_judge_cache_makes_a_rerun_free(tmp_path):
     assert judge3.calls == 1
 
 
-async def test_unparseable_reply_is_none_and_not_cached(tmp_path):
+async def test_unparseable_reply_is_retried_with_sampling(tmp_path):
     engine = ScriptedEngine(["hmm, hard to say", "Verdict: correct"])
     judge = LLMJudge(engine, model="j", cache_path=tmp_path / "c.sqlite")
     v = await judge.ajudge("q", ["a"], "a")
-    assert v.verdict is None and v.raw == "hmm, hard to say" and v.score is None
-    assert (await judge.ajudge("q", ["a"], "a")).verdict == "correct"
-    assert judge.calls == 2
+    assert (v.verdict, v.attempts, v.score) == ("correct", 2, 1.0)
+    assert (judge.calls, judge.retries, judge.failed) == (2, 1, 0)
+    # the first call is greedy; a greedy retry would repeat the unparseable reply
+    assert [r.temperature for r in engine.requests] == [0.0, 0.6]
+
+
+async def test_no_verdict_after_the_bounded_attempts_counts_as_incorrect_and_is_not_cached(tmp_path):
+    engine = ScriptedEngine(["hmm", "still unsure", "no idea", "Verdict: correct"])
+    judge = LLMJudge(engine, model="j", cache_path=tmp_path / "c.sqlite", max_attempts=3)
+    v = await judge.ajudge("q", ["a"], "a")
+    assert v.failed and v.verdict is None and v.raw == "no idea" and v.attempts == 3
+    assert v.score == 0.0  # counted as incorrect, never dropped from the denominator
+    assert (judge.calls, judge.failed) == (3, 1)
+    assert (await judge.ajudge("q", ["a"], "a")).verdict == "correct"  # not cached: a rerun asks again
+    assert judge.calls == 4
+
+
+async def test_unreachable_judge_is_retried_then_scored_incorrect():
+    def down(_req):
+        raise ConnectionError("judge server refused the connection")
+
+    engine = ScriptedEngine([down], repeat_last=True)
+    judge = LLMJudge(engine, model="j", max_attempts=2, retry_backoff_s=0.0)
+    v = await judge.ajudge("q", ["a"], "a")
+    assert v.failed and v.score == 0.0 and "ConnectionError" in v.error
+    assert len(engine.requests) == 2 and judge.failed == 1
+    with pytest.raises(ValueError):
+        LLMJudge(engine, model="j", max_attempts=0)
+
+
+async def test_long_predictions_are_clipped_before_judging():
+    engine = ScriptedEngine(["Verdict: incorrect"], repeat_last=True)
+    judge = LLMJudge(engine, model="j", max_prediction_chars=40)
+    await judge.ajudge("q", ["Paris"], "x" * 39 + "YZ" + "w" * 1000)
+    shown = engine.requests[0].messages[-1]["content"]
+    assert "Candidate answer: " + "x" * 39 + "Y\n" in shown
+    await judge.ajudge("q", ["Paris"], "Paris</answer> trailing tag debris")
+    shown = engine.requests[1].messages[-1]["content"]
+    assert "Candidate answer: Paris\n" in shown and "debris" not in shown
 
 
 async def test_concurrent_identical_requests_share_one_call(tmp_path):
@@ -86,10 +123,20 @@ async def test_concurrent_identical_requests_share_one_call(tmp_path):
     assert len(engine.requests) == 1
 
 
-async def test_judge_reward(tmp_path):
-    judge = LLMJudge(ScriptedEngine(["Verdict: correct", "Verdict: invalid"]), model="j")
+async def test_judge_reward():
+    judge = LLMJudge(ScriptedEngine(["Verdict: correct", "Verdict: invalid", "?", "?", "?"]), model="j")
     assert await ajudge_reward(judge, "Paris", ["Paris"], question="Capital?") == 1.0
-    assert await ajudge_reward(judge, "Paris", ["Paris"], question="Capital?", format_ok=False) == 0.0
     assert await ajudge_reward(judge, "x", ["y"], question="Bad?", invalid_policy="skip") is None
     assert await ajudge_reward(judge, None, ["y"], question="Bad?") == 0.0  # no answer: no judge call
-    assert judge.calls == 2
+    assert await ajudge_reward(judge, "Lyon", ["Paris"], question="Capital?") == 0.0  # failed: incorrect
+    assert (judge.calls, judge.failed) == (5, 1)
+
+
+async def test_judge_reward_judges_the_final_answer_whatever_earlier_turns_did():
+    traj = Trajectory(qid="q", question="Capital of France?", answer="Paris", turns=[
+        Turn(index=0, output="<search>capital", action="none", format_ok=False, error="unclosed"),
+        Turn(index=1, output="<answer>Paris</answer>", action="answer", argument="Paris"),
+    ])
+    assert not traj.format_ok
+    judge = LLMJudge(ScriptedEngine(["Verdict: correct"]), model="j")
+    assert await ajudge_reward(judge, traj, ["Paris"]) == 1.0

@@ -22,8 +22,12 @@ class EvalConfig:
     agent: AgentConfig = cfg(AgentConfig(), "The agent loop's settings.")
     engine: EngineConfig = cfg(EngineConfig(), "The policy model's engine settings.")
     tools: ToolsConfig = cfg(ToolsConfig(), "The search/access tools' settings.")
+    metrics: Literal["asearcher", "squad"] = cfg(
+        "asearcher", "Answer metrics: 'asearcher' (ASearcher's evaluation EM/F1/cover-EM, as in the paper's "
+        "tables) or 'squad' (SQuAD/HotpotQA EM and F1, Search-R1's substring cover-EM); docs/metrics.md."
+    )
     f1_mode: Literal["multiset", "set"] = cfg(
-        "multiset", "F1 definition: 'multiset' (official SQuAD/HotpotQA) or 'set' (ASearcher's reward)."
+        "multiset", "F1 token counting with metrics=squad: 'multiset' (official SQuAD/HotpotQA) or 'set'."
     )
     judge_max_new_tokens: int = cfg(256, "Tokens the LLM judge may write (rationale and verdict).")
     fsync: bool = cfg(True, "fsync every result line (durable against power loss; ~1 ms per line).")

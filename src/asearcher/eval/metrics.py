@@ -13,7 +13,7 @@ from math import comb
 from typing import Any
 
 from asearcher.eval.scaling import majority_vote
-from asearcher.reward.qa_metrics import cover_exact_match, exact_match, f1_score
+from asearcher.reward.metric_sets import answer_scores
 
 METRICS = ("em", "f1", "cover_em", "judge")
 
@@ -46,13 +46,15 @@ def expected_max_at_k(scores: list[float], k: int) -> float:
     return sum(s * comb(i, k - 1) for i, s in enumerate(ordered)) / comb(n, k)
 
 
-def score_answer(pred: str | None, golds: list[str], f1_mode: str = "multiset") -> dict[str, float]:
-    """EM, F1 and cover-EM of one prediction (the judge score is added by the runner)."""
-    return {
-        "em": exact_match(pred, golds),
-        "f1": f1_score(pred, golds, f1_mode=f1_mode),  # type: ignore[arg-type]
-        "cover_em": cover_exact_match(pred, golds),
-    }
+def score_answer(
+    pred: str | None, golds: list[str], f1_mode: str = "multiset", metrics: str = "asearcher"
+) -> dict[str, float]:
+    """EM, F1 and cover-EM of one prediction (the judge score is added by the runner).
+
+    `metrics` picks the definitions ("asearcher": ASearcher's evaluation script, as in the paper's
+    tables; "squad": SQuAD/HotpotQA, with `f1_mode` counting); see docs/metrics.md.
+    """
+    return answer_scores(pred, golds, metrics, f1_mode)
 
 
 def _mean(xs: list[float]) -> float:
@@ -65,31 +67,52 @@ def _stats(xs: list[float]) -> dict[str, float]:
     return {"mean": _mean(xs), "median": float(statistics.median(xs)), "max": float(max(xs))}
 
 
-def summarize_dataset(records: list[dict[str, Any]], k: int, f1_mode: str = "multiset") -> dict[str, Any]:
+def _score(record: dict[str, Any], metric: str) -> float | None:
+    """A record's score for `metric`, None when it was not measured. A judged record whose verdict
+    was invalid or failed counts 0 (results written before failures counted hold None there)."""
+    value = record["scores"].get(metric)
+    if value is None and metric == "judge" and record.get("judge") is not None:
+        return 0.0
+    return None if value is None else float(value)
+
+
+def judge_verdicts(records: list[dict[str, Any]]) -> dict[str, int]:
+    """How many judged samples got each verdict; "failed": no verdict (scored as incorrect)."""
+    verdicts = [r["judge"].get("verdict") for r in records if r.get("judge") is not None]
+    counts = Counter(v if v is not None else "failed" for v in verdicts)
+    return {v: counts.get(v, 0) for v in ("correct", "incorrect", "invalid", "failed")}
+
+
+def summarize_dataset(
+    records: list[dict[str, Any]], k: int, f1_mode: str = "multiset", metrics: str = "asearcher"
+) -> dict[str, Any]:
     """Metrics of one dataset from its result records (one per question and sample)."""
     by_q: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_q[r["qid"]].append(r)
-    metrics: dict[str, dict[str, float]] = {}
-    names = [m for m in METRICS if any(r["scores"].get(m) is not None for r in records)]
+    table: dict[str, dict[str, float]] = {}
+    names = [m for m in METRICS if any(_score(r, m) is not None for r in records)]
     for m in names:
         avg, best = [], []
         for rs in by_q.values():
-            vals = [float(r["scores"][m]) for r in rs if r["scores"].get(m) is not None]
+            vals = [v for r in rs if (v := _score(r, m)) is not None]
             if not vals:
                 continue
             avg.append(_mean(vals))
             best.append(expected_max_at_k(vals, min(k, len(vals))))
-        metrics[m] = {f"avg@{k}": _mean(avg), f"pass@{k}": _mean(best)}
+        table[m] = {f"avg@{k}": _mean(avg), f"pass@{k}": _mean(best)}
     if k > 1:  # majority vote over normalised answers: the paper's parallel test-time scaling
-        voted = [score_answer(majority_vote([r["answer"] for r in rs]), rs[0]["golds"], f1_mode) for rs in by_q.values()]
+        voted = [score_answer(majority_vote([r["answer"] for r in rs]), rs[0]["golds"], f1_mode, metrics)
+                 for rs in by_q.values()]
         for m in ("em", "f1", "cover_em"):
-            metrics[m][f"maj@{k}"] = _mean([v[m] for v in voted])
+            table[m][f"maj@{k}"] = _mean([v[m] for v in voted])
+    extra = {"judge_verdicts": judge_verdicts(records)} if "judge" in names else {}
     st = [r["stats"] for r in records]
     return {
         "questions": len(by_q),
         "samples": len(records),
-        "metrics": metrics,
+        "metrics": table,
+        **extra,
         "answered": _mean([1.0 if r["answer"] is not None else 0.0 for r in records]),
         "turns": _stats([s["turns"] for s in st]),
         "tool_calls": _stats([s["tool_calls"] for s in st]),
@@ -99,9 +122,11 @@ def summarize_dataset(records: list[dict[str, Any]], k: int, f1_mode: str = "mul
     }
 
 
-def summarize(records: list[dict[str, Any]], k: int, f1_mode: str = "multiset") -> dict[str, dict[str, Any]]:
+def summarize(
+    records: list[dict[str, Any]], k: int, f1_mode: str = "multiset", metrics: str = "asearcher"
+) -> dict[str, dict[str, Any]]:
     """Per-dataset summaries, keyed by dataset name, in first-seen order."""
     by_ds: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in records:
         by_ds[r["dataset"]].append(r)
-    return {ds: summarize_dataset(rs, k, f1_mode) for ds, rs in by_ds.items()}
+    return {ds: summarize_dataset(rs, k, f1_mode, metrics) for ds, rs in by_ds.items()}

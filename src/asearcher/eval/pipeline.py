@@ -88,7 +88,7 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
     out = Path(req.out) if req.out else default_out_dir(req, items[0].source)
     identity = {"data": str(data_path.resolve()), "agent": req.agent, "model": req.model or "embedded",
                 "retriever": req.retriever or "embedded-bm25", "judge": req.judge_model or req.judge,
-                "f1_mode": config.f1_mode}
+                "f1_mode": config.f1_mode, "metrics": config.metrics}
     _check_same_run(out, identity)
     save_config(config, out / "config.yaml")
     engine = make_engine(req.model, config=config.engine)
@@ -101,8 +101,8 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
             items,
             lambda: make_agent(req.agent, engine, tools, config.agent),
             out / "results.jsonl",
-            RunOptions(k=req.k, concurrency=req.concurrency, f1_mode=config.f1_mode, progress=req.progress,
-                       fsync=config.fsync),
+            RunOptions(k=req.k, concurrency=req.concurrency, f1_mode=config.f1_mode, metrics=config.metrics,
+                       progress=req.progress, fsync=config.fsync),
             judge=judge,
         )
     finally:
@@ -110,7 +110,7 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
         for e in engines:
             if callable(close := getattr(e, "aclose", None)):
                 await close()
-    summary = summarize(records, req.k, config.f1_mode)
+    summary = summarize(records, req.k, config.f1_mode, config.metrics)
     meta = {**identity, "k": req.k, "questions": len(items), "results": str(out / "results.jsonl")}
     written = write_report(summary, records, out, meta)
     return {"summary": summary, "out": out, "written": written}

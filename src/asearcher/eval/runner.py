@@ -35,7 +35,8 @@ class RunOptions:
 
     k: int = 1  # samples per question
     concurrency: int = 8  # episodes in flight at once
-    f1_mode: str = "multiset"  # "multiset" (SQuAD) or "set" (ASearcher's reward)
+    f1_mode: str = "multiset"  # with metrics="squad": "multiset" (SQuAD) or "set"
+    metrics: str = "asearcher"  # answer metrics: "asearcher" or "squad" (docs/metrics.md)
     progress: bool = True  # show a tqdm bar
     fsync: bool = True  # fsync every result line
 
@@ -45,7 +46,9 @@ def gen_tokens(traj: Trajectory) -> int:
     return sum(t.gen_tokens for t in traj.turns) or traj.num_sampled_tokens
 
 
-def make_record(item: QAItem, sample: int, traj: Trajectory | None, elapsed: float, f1_mode: str) -> dict[str, Any]:
+def make_record(
+    item: QAItem, sample: int, traj: Trajectory | None, elapsed: float, f1_mode: str, metrics: str = "asearcher"
+) -> dict[str, Any]:
     """The result line for one episode; a rejected episode (None) scores 0 with stop reason "rejected"."""
     answer = traj.answer if traj is not None else None
     return {
@@ -55,7 +58,7 @@ def make_record(item: QAItem, sample: int, traj: Trajectory | None, elapsed: flo
         "question": item.question,
         "golds": item.golds,
         "answer": answer,
-        "scores": score_answer(answer, item.golds, f1_mode),
+        "scores": score_answer(answer, item.golds, f1_mode, metrics),
         "stats": {
             "turns": len(traj.turns) if traj else 0,
             "tool_calls": traj.num_tool_calls if traj else 0,
@@ -91,14 +94,14 @@ class _Progress:
 
 
 async def _episode(
-    item: QAItem, sample: int, factory: AgentFactory, judge: LLMJudge | None, f1_mode: str
+    item: QAItem, sample: int, factory: AgentFactory, judge: LLMJudge | None, f1_mode: str, metrics: str = "asearcher"
 ) -> dict[str, Any]:
     agent = factory()  # a fresh agent per episode: per-episode state never leaks between questions
     start = time.perf_counter()
     traj = await agent.arun(item.question, qid=item.id, gold=list(item.golds))
     if traj is not None:
         traj.metadata["sample"] = sample
-    record = make_record(item, sample, traj, time.perf_counter() - start, f1_mode)
+    record = make_record(item, sample, traj, time.perf_counter() - start, f1_mode, metrics)
     if judge is not None:
         verdict = await judge.ajudge(item.question, item.golds, record["answer"])
         record["scores"]["judge"] = verdict.score
@@ -134,7 +137,7 @@ async def arun_eval(
         async def worker() -> None:
             while not queue.empty():
                 item, sample = queue.get_nowait()
-                record = await _episode(item, sample, factory, judge, opts.f1_mode)
+                record = await _episode(item, sample, factory, judge, opts.f1_mode, opts.metrics)
                 out.append(record)  # synchronous: lines never interleave
                 progress.update(record)
 

@@ -4,6 +4,11 @@ The judge is any `InferenceEngine` used in messages mode (in practice an OpenAI-
 Verdicts are cached in SQLite keyed by a hash of (question, golds, prediction, judge model, prompt
 version), so re-running an evaluation makes no judge calls. SQLite in WAL mode keeps the cache safe
 when several processes share it; within one process, identical concurrent requests share one call.
+
+As in ASearcher's evaluation, a judgement that fails (no parseable verdict after a bounded number of
+attempts, or the judge unreachable) counts as incorrect rather than leaving the denominator, and a
+long prediction is cut before it is shown to the judge (at its first closing tag "</", then to
+`max_prediction_chars`, 500 by default like ASearcher's evaluation).
 """
 
 from __future__ import annotations
@@ -91,19 +96,29 @@ class JudgeVerdict:
     """One judgement.
 
     Attributes:
-        verdict: "correct", "incorrect", "invalid", or None when the reply could not be parsed.
-        raw: the judge's full reply (kept so an unparseable one can be inspected).
+        verdict: "correct", "incorrect", "invalid", or None when the judgement failed (no parseable
+            verdict after every attempt, or the judge could not be reached).
+        raw: the judge's last reply (kept so an unparseable one can be inspected).
         cached: True when it came from the disk cache (no engine call was made).
+        attempts: engine calls this judgement made (0 for a cache hit or an empty prediction).
+        error: the last engine error when the judge could not be reached ("" otherwise).
     """
 
     verdict: str | None
     raw: str
     cached: bool = False
+    attempts: int = 0
+    error: str = ""
 
     @property
-    def score(self) -> float | None:
-        """1.0 correct, 0.0 incorrect, None for invalid or unparseable."""
-        return {"correct": 1.0, "incorrect": 0.0}.get(self.verdict or "")
+    def failed(self) -> bool:
+        """True when no verdict could be obtained."""
+        return self.verdict is None
+
+    @property
+    def score(self) -> float:
+        """1.0 for correct; 0.0 for everything else: incorrect, invalid and failed all count as wrong."""
+        return 1.0 if self.verdict == "correct" else 0.0
 
 
 def cache_key(question: str, golds: list[str], prediction: str, model: str, prompt_version: str) -> str:
@@ -142,6 +157,16 @@ class JudgeCache:
         return self._conn().execute("SELECT COUNT(*) FROM verdicts").fetchone()[0]
 
 
+def clip_prediction(prediction: str, max_chars: int) -> str:
+    """What the judge sees of a prediction: cut at its first closing tag "</" (trailing tag debris
+    from a malformed reply), then to `max_chars` characters.
+
+    >>> clip_prediction("Paris</answer> and more", 500)
+    'Paris'
+    """
+    return prediction.split("</", 1)[0][:max_chars]
+
+
 class LLMJudge:
     """Grades predictions with a chat model.
 
@@ -150,16 +175,39 @@ class LLMJudge:
         model: the judge model's name; part of the cache key, so a different judge re-grades.
         cache_path: SQLite file for the cache; None disables caching.
         max_new_tokens: room for the rationale and the verdict.
+        max_attempts: engine calls per judgement at most; the first is greedy, the retries sample at
+            `retry_temperature` so that an unparseable reply is not simply repeated.
+        retry_temperature: sampling temperature of the retries (ASearcher's judge samples at 0.6).
+        max_prediction_chars: predictions are cut to this many characters (see `clip_prediction`).
+        retry_backoff_s: pause before retrying after an engine error, times the attempt number.
     """
 
     def __init__(
-        self, engine: InferenceEngine, model: str, cache_path: str | Path | None = None, max_new_tokens: int = 256
+        self,
+        engine: InferenceEngine,
+        model: str,
+        cache_path: str | Path | None = None,
+        max_new_tokens: int = 256,
+        *,
+        max_attempts: int = 3,
+        retry_temperature: float = 0.6,
+        max_prediction_chars: int = 500,
+        retry_backoff_s: float = 1.0,
     ) -> None:
+        if max_attempts < 1 or max_prediction_chars < 1:
+            raise ValueError(f"max_attempts and max_prediction_chars must be >= 1, got {max_attempts}, "
+                             f"{max_prediction_chars}")
         self.engine = engine
         self.model = model
         self.cache = JudgeCache(cache_path) if cache_path else None
         self.max_new_tokens = max_new_tokens
-        self.calls = 0  # engine calls made (cache hits excluded)
+        self.max_attempts = max_attempts
+        self.retry_temperature = retry_temperature
+        self.max_prediction_chars = max_prediction_chars
+        self.retry_backoff_s = retry_backoff_s
+        self.calls = 0  # engine calls made (cache hits excluded), retries included
+        self.retries = 0  # engine calls beyond the first of a judgement
+        self.failed = 0  # judgements that ended without a verdict (scored as incorrect)
         self._inflight: dict[str, asyncio.Future[JudgeVerdict]] = {}
 
     def messages(self, question: str, golds: list[str], prediction: str) -> list[dict[str, str]]:
@@ -171,6 +219,7 @@ class LLMJudge:
         """Judge one prediction; a missing prediction is incorrect without asking the model."""
         if prediction is None or not prediction.strip():
             return JudgeVerdict(verdict="incorrect", raw="(no prediction)")
+        prediction = clip_prediction(prediction, self.max_prediction_chars)
         key = cache_key(question, golds, prediction, self.model, PROMPT_VERSION)
         if self.cache is not None and (hit := self.cache.get(key)) is not None:
             return hit
@@ -179,15 +228,12 @@ class LLMJudge:
         fut: asyncio.Future[JudgeVerdict] = asyncio.get_running_loop().create_future()
         self._inflight[key] = fut
         try:
-            req = GenRequest(
-                messages=self.messages(question, golds, prediction), max_new_tokens=self.max_new_tokens, temperature=0.0
-            )
-            self.calls += 1
-            result = await self.engine.agenerate(req)
-            verdict = JudgeVerdict(verdict=parse_verdict(result.text), raw=result.text)
-            if verdict.verdict is None:
-                logger.warning("unparseable judge reply for %r: %r", question[:80], result.text[:200])
-            elif self.cache is not None:  # an unparseable reply is not cached: a rerun may parse
+            verdict = await self._attempts(question, golds, prediction)
+            if verdict.failed:
+                self.failed += 1
+                logger.warning("judge gave no verdict for %r after %d attempts (scored incorrect): %s",
+                               question[:80], verdict.attempts, verdict.error or repr(verdict.raw[:200]))
+            elif self.cache is not None:  # a failed judgement is not cached: a rerun may succeed
                 self.cache.put(key, verdict)
             fut.set_result(verdict)
             return verdict
@@ -200,3 +246,29 @@ class LLMJudge:
             raise
         finally:
             del self._inflight[key]
+
+    async def _attempts(self, question: str, golds: list[str], prediction: str) -> JudgeVerdict:
+        """Up to `max_attempts` engine calls until one reply parses; engine errors are retried too
+        (the judge is a network service), and after the last attempt they become a failed verdict."""
+        raw, error = "", ""
+        for attempt in range(self.max_attempts):
+            if attempt:
+                self.retries += 1
+            req = GenRequest(
+                messages=self.messages(question, golds, prediction),
+                max_new_tokens=self.max_new_tokens,
+                temperature=self.retry_temperature if attempt else 0.0,
+            )
+            self.calls += 1
+            try:
+                result = await self.engine.agenerate(req)
+            except Exception as e:  # noqa: BLE001 - a remote judge's failure is retried, then scored
+                error = f"{type(e).__name__}: {e}"
+                logger.warning("judge call %d/%d failed: %s", attempt + 1, self.max_attempts, error)
+                if attempt + 1 < self.max_attempts:
+                    await asyncio.sleep(self.retry_backoff_s * (attempt + 1))
+                continue
+            raw, error = result.text, ""
+            if (verdict := parse_verdict(raw)) is not None:
+                return JudgeVerdict(verdict=verdict, raw=raw, attempts=attempt + 1)
+        return JudgeVerdict(verdict=None, raw=raw, attempts=self.max_attempts, error=error)

@@ -1,6 +1,7 @@
-"""Answer-matching metrics for QA: EM, token F1 and cover-EM over normalised answers.
+"""SQuAD/HotpotQA answer metrics: EM, token F1 and Search-R1's cover-EM over SQuAD-normalised answers.
 
-These are the graders shared by evaluation and RL training (one grader, so the two never drift).
+These are the `metrics="squad"` family shared by evaluation and RL training (one grader, so the two
+never drift); ASearcher's own definitions, the default, are in `asearcher_metrics`.
 Every function takes a prediction (None counts as no answer) and a list of gold aliases, and
 returns the best score over the aliases as a float in [0, 1].
 """
@@ -68,7 +69,7 @@ def _f1_one(pred: str, gold: str, mode: F1Mode) -> float:
         return 0.0
     p_tokens, g_tokens = pred.split(), gold.split()
     if mode == "set":
-        # ASearcher's reward: overlap of token *sets*, so repeating a word earns nothing.
+        # Counting over token *sets* (as ASearcher does), so repeating a word earns nothing.
         p_set, g_set = set(p_tokens), set(g_tokens)
         same, n_pred, n_gold = len(p_set & g_set), len(p_set), len(g_set)
     else:
@@ -86,7 +87,8 @@ def f1_score(
     """Token F1 between the normalised prediction and the best gold alias.
 
     `f1_mode="multiset"` is the SQuAD/HotpotQA definition (token counts matter);
-    `f1_mode="set"` is ASearcher's set-based variant. yes/no/noanswer mismatches score 0
+    `f1_mode="set"` counts token sets but keeps SQuAD's normalisation (ASearcher's own F1, which
+    normalises differently, is `asearcher_metrics.eval_f1`). yes/no/noanswer mismatches score 0
     (HotpotQA's rule).
 
     >>> round(f1_score("Barack Obama Jr", ["Barack Obama"]), 4)
