@@ -70,7 +70,7 @@ function evalTables() {
       rows.push(el("tr", {}, el("td", {}, run.name), el("td", {}, name), el("td", {}, ds), el("td", {}, metric),
         el("td", {class: "num"}, d.questions ?? ""), el("td", {class: "num"}, cols.map(c => `${c} ${(100 * vals[c]).toFixed(1)}`).join("  "))));
       const avg = cols.find(c => c.startsWith("avg@"));
-      if (metric === "em" && avg) bars.push({label: `${name} ${ds}`, value: 100 * vals[avg], colour: PALETTE[bars.length % PALETTE.length]});
+      if (metric === "em" && avg) bars.push({label: `${run.name.split("/").pop()} ${name}`, value: 100 * vals[avg], colour: PALETTE[bars.length % PALETTE.length]});
     }
   if (!rows.length) return [el("div", {class: "muted"}, "no summary.json in the selected runs")];
   return [el("table", {class: "evaltable"}, el("thead", {}, el("tr", {}, ["run", "eval", "dataset", "metric", "questions", "scores (%)"].map(h => el("th", {}, h)))),
