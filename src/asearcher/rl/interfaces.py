@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from asearcher.api.engine import InferenceEngine
 from asearcher.api.trajectory import Trajectory
-from asearcher.rl.advantages import TrainSample
+from asearcher.rl.algo.advantages import TrainSample
 
 
 @runtime_checkable

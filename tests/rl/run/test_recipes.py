@@ -1,0 +1,57 @@
+"""The bundled recipes load into TrainConfig (schema checked now; the GPU ones run after scale-out)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from asearcher.config import load_config
+from asearcher.errors import UserError
+from asearcher.rl.config import TrainConfig
+
+RECIPES = Path(__file__).resolve().parents[3] / "src" / "asearcher" / "recipes"
+
+
+@pytest.mark.parametrize("name", ["cpu-default", "qwen2.5-7b-local-rag", "qwen2.5-14b-local-rag", "qwq-32b-web"])
+def test_recipe_validates(name):
+    c = load_config(TrainConfig, RECIPES / f"{name}.yaml")
+    assert c.name == name
+
+
+@pytest.mark.parametrize("name", ["qwen2.5-7b-local-rag", "qwen2.5-14b-local-rag"])
+def test_paper_local_rag_recipes(name):
+    c = load_config(TrainConfig, RECIPES / f"{name}.yaml")
+    assert (c.rollout.group_size, c.rollout.batch_questions, c.agent.max_turns) == (16, 128, 32)
+    assert (c.trainer.lr, c.trainer.loss.eps_clip, c.rollout.max_staleness) == (5e-6, 0.4, 4)
+    assert c.rollout.reward == "f1_format" and c.retriever.startswith("http://")
+
+
+def test_qwq_web_recipe():
+    c = load_config(TrainConfig, RECIPES / "qwq-32b-web.yaml")
+    assert (c.agent.kind, c.agent.max_turns, c.rollout.reward, c.retriever) == ("reasoning", 128, "judge", "web")
+
+
+def test_unknown_key_and_bad_values_fail_loudly():
+    with pytest.raises(UserError, match="rollout.bogus"):
+        load_config(TrainConfig, RECIPES / "cpu-default.yaml", ["rollout.bogus=1"])
+    with pytest.raises(UserError, match="trainer.temperature"):
+        load_config(TrainConfig, None, ["agent.temperature=0.7"])
+    with pytest.raises(UserError, match="max_concurrent"):
+        load_config(TrainConfig, None, ["rollout.group_size=8", "rollout.max_concurrent=4"])
+
+
+def test_cpu_default_runs_the_sft_warm_start_and_gpu_recipes_do_not():
+    c = load_config(TrainConfig, RECIPES / "cpu-default.yaml")
+    assert c.sft.enabled and (c.sft.questions, c.sft.oracle, c.sft.lr, c.sft.max_tokens_per_mb) == (96, True, 1e-4, 1024)
+    for name in ("qwen2.5-7b-local-rag", "qwen2.5-14b-local-rag", "qwq-32b-web"):
+        assert not load_config(TrainConfig, RECIPES / f"{name}.yaml").sft.enabled
+
+
+def test_sft_keys_parse_and_unknown_or_bad_ones_fail():
+    c = load_config(TrainConfig, None, ["sft.enabled=true", "sft.questions=12", "sft.lr=0.0003"])
+    assert (c.sft.enabled, c.sft.questions, c.sft.lr) == (True, 12, 3e-4)
+    with pytest.raises(UserError, match="sft.bogus"):
+        load_config(TrainConfig, None, ["sft.bogus=1"])
+    with pytest.raises(UserError, match="sft.questions"):
+        load_config(TrainConfig, None, ["sft.questions=0"])
