@@ -14,7 +14,7 @@ from asearcher.config import cfg
 from asearcher.engines.config import EngineConfig
 from asearcher.errors import UserError
 from asearcher.rl.algo.advantages import AdvantageConfig
-from asearcher.rl.dist.config import ClusterConfig, FSDPConfig
+from asearcher.rl.dist.config import ClusterConfig, FSDPConfig, parse_allocation
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.filtering import FilterConfig
 from asearcher.rl.train.model import LoraConfig
@@ -114,3 +114,22 @@ class TrainConfig:
         if self.agent.top_p < 1.0:
             raise UserError(f"agent.top_p={self.agent.top_p}: training needs top_p=1 (behaviour logprobs are "
                             "over the full vocabulary)")
+        self._check_engine_backend()
+
+    def _check_engine_backend(self) -> None:
+        """engine.backend names what generates, so a value the launcher would not use is refused, never
+        silently replaced: local runs and Ray runs without an allocation generate with in-process
+        transformers engines (the trainer's weights are copied into them); with cluster.allocation the
+        allocation's server does (engine.backend may repeat it)."""
+        backend, c = self.engine.backend, self.cluster
+        if c.backend != "local" and c.allocation:
+            server = parse_allocation(c.allocation).server
+            if backend not in ("transformers", server):
+                raise UserError(f"engine.backend={backend!r} but cluster.allocation={c.allocation!r} generates with "
+                                f"{server}: leave engine.backend unset or set it to {server}")
+        elif backend != "transformers":
+            where = ("local training (cluster.backend=local)" if c.backend == "local"
+                     else f"cluster.backend={c.backend} without cluster.allocation")
+            raise UserError(f"engine.backend={backend!r}: {where} generates with in-process transformers engines; set "
+                            "engine.backend=transformers, or generate with vLLM / SGLang servers through "
+                            "cluster.backend=ray and cluster.allocation (docs/scale-out.md)")

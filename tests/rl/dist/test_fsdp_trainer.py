@@ -8,6 +8,7 @@ bf16 compute on 2 CUDA GPUs.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import json
 import os
 import socket
@@ -37,11 +38,11 @@ def test_balance_spreads_tokens_longest_first():
 def test_merge_lora_equals_peft_merge():
     peft = pytest.importorskip("peft")
     from asearcher.rl.dist.fsdp_trainer import lora_scalings
-    from asearcher.rl.train.weight_sync import export_state_dict
+    from asearcher.rl.train.model import export_model_weights
 
     model = peft.get_peft_model(_model(), peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
                                                           init_lora_weights=False))
-    expected = export_state_dict(model)  # peft's own merge
+    expected = export_model_weights(model)  # peft's own merge
     got = merge_lora(model.state_dict(), lora_scalings(model))
     assert set(got) == set(expected)
     for k in expected:
@@ -119,12 +120,11 @@ def _max_diff(a: dict, b: dict) -> float:
 
 def _worker(out_dir: Path, device_kind: str) -> None:
     """Both ranks: FSDP runs; rank 0 also the single-process reference, and writes results.json."""
-    from asearcher.rl.train.model import apply_lora
-    from asearcher.rl.train.model import LoraConfig
-    from asearcher.rl.dist.torchrun import RankZeroTrainer, follow, init_distributed
     from asearcher.rl.dist.fsdp_trainer import FSDPConfig, FSDPTrainer
+    from asearcher.rl.dist.torchrun import RankZeroTrainer, follow, init_distributed
+    from asearcher.rl.train.model import LoraConfig, apply_lora
+    from asearcher.rl.train.model import export_model_weights
     from asearcher.rl.train.trainer import Trainer, TrainerConfig
-    from asearcher.rl.train.weight_sync import export_state_dict
 
     gpu = device_kind == "cuda"
     fsdp = FSDPConfig(param_dtype="bfloat16" if gpu else "float32", gradient_checkpointing=True)
@@ -145,52 +145,59 @@ def _worker(out_dir: Path, device_kind: str) -> None:
     if rank == 0:
         driver = RankZeroTrainer(trainer)
         stats = [driver.step(samples) for _ in range(2)]
-        synced = driver.state_dict_for_sync()
-        driver.export_hf(out_dir / "hf")
+        synced = driver.export_weights()
         driver.save_checkpoint(out_dir / "run", 2, {"version": driver.version, "note": "x"}, [], 1)
         driver.step(samples)
-        after3 = driver.state_dict_for_sync()
+        after3 = driver.export_weights()
         driver.stop()
         ref_stats, ref = reference(_model())
-        expected = export_state_dict(ref.model)
+        expected = export_model_weights(ref.model)
         res["full_weights_max_diff"] = _max_diff(synced, expected)
-        res["moved"] = _max_diff(expected, export_state_dict(_model()))
+        res["moved"] = _max_diff(expected, export_model_weights(_model()))
         res["stats"] = [{k: (s.get(k), r.get(k)) for k in ("grad_norm", "loss", "clip_frac", "imp_weight_mean", "lag_max",
                                                    "logp_diff/mean_abs", "logp_diff/n_tokens")}
                         for s, r in zip(stats, ref_stats)]
         res["n_micro_batches"] = stats[0]["n_micro_batches"]
         ref.step(samples)
-        res["step3_max_diff"] = _max_diff(after3, export_state_dict(ref.model))
+        res["step3_max_diff"] = _max_diff(after3, export_model_weights(ref.model))
+    else:
+        follow(trainer)
+    trainer.export_hf(out_dir / "hf")  # a collective outside the PolicyTrainer protocol: both ranks call it
+    if rank == 0:
         from transformers import AutoModelForCausalLM
 
         reloaded = AutoModelForCausalLM.from_pretrained(out_dir / "hf", dtype=torch.float32)
-        res["export_max_diff"] = _max_diff(export_state_dict(reloaded), expected)
+        res["export_max_diff"] = _max_diff(export_model_weights(reloaded), after3)
         res["export_files"] = sorted(p.name for p in (out_dir / "hf").iterdir())
-    else:
-        follow(trainer)
 
     # 2. resume: a fresh sharded trainer loads the step-2 checkpoint; its step 3 equals the uninterrupted one
     resumed = FSDPTrainer(_model(), tcfg, fsdp, device=device)
-    state, _ = resumed.load_checkpoint(out_dir / "run" / "checkpoints" / "step-000002")
+    state = resumed.load_checkpoint(out_dir / "run" / "checkpoints" / "step-000002").state
     resumed.step(samples)
-    after3_resumed = resumed.state_dict_for_sync()
+    after3_resumed = resumed.export_weights()
     if rank == 0:
         res["resume_version"] = (state["version"], state["note"])
         res["resume_max_diff"] = _max_diff(after3_resumed, after3)
 
-    # 3. LoRA, both ranks calling step (the Ray launcher's way); an odd batch makes rank 1 run a dummy pass
+    # 3. LoRA, both ranks calling step (the Ray launcher's way); an odd batch makes rank 1 run a dummy pass.
+    # Without the optional peft package this part is left out (and _check says so by skipping its checks).
+    if importlib.util.find_spec("peft") is None:
+        if rank == 0:
+            (out_dir / "results.json").write_text(json.dumps(res))
+        torch.distributed.destroy_process_group()
+        return
     lora = LoraConfig(enabled=True, rank=4, alpha=8, target_modules=["q_proj", "v_proj"])
     lora_samples = _samples(_model(), lengths=(11, 11, 11, 8, 9))
     base = _model()
     torch.manual_seed(100 + rank)  # different adapter inits per rank: rank 0's must be broadcast
     lt = FSDPTrainer(apply_lora(base, lora), tcfg, fsdp, device=device)
     lstats = [lt.step(lora_samples) for _ in range(2)]
-    lsynced = lt.state_dict_for_sync()
+    lsynced = lt.export_weights()
     if rank == 0:
         base = _model()
         torch.manual_seed(100)
         ref_stats, ref = reference(apply_lora(base, lora), s=lora_samples)
-        res["lora_weights_max_diff"] = _max_diff(lsynced, export_state_dict(ref.model))
+        res["lora_weights_max_diff"] = _max_diff(lsynced, export_model_weights(ref.model))
         res["lora_grad_norm"] = [(s["grad_norm"], r["grad_norm"]) for s, r in zip(lstats, ref_stats)]
         res["lora_n_micro_batches"] = lstats[0]["n_micro_batches"]
         (out_dir / "results.json").write_text(json.dumps(res))
@@ -222,6 +229,8 @@ def _check(res: dict, tol: float) -> None:
     assert "config.json" in res["export_files"] and "model.safetensors" in res["export_files"]
     assert res["resume_version"] == [2, "x"]
     assert res["resume_max_diff"] < tol, res
+    if "lora_weights_max_diff" not in res:
+        pytest.skip("the LoRA part needs the optional peft package (the rest passed)")
     assert res["lora_weights_max_diff"] < tol, res
     for got, want in res["lora_grad_norm"]:
         assert got == pytest.approx(want, rel=tol * 10)

@@ -26,6 +26,7 @@ from asearcher.engines.sglang_engine import SGLangEngine
 from asearcher.engines.vllm_engine import VLLMEngine
 from asearcher.engines.weight_stream import ALIGN, TensorMeta, bucket_layout
 from asearcher.rl.dist.nccl_sync import NcclWeightSync, plan_chunks
+from asearcher.rl.train.weight_sync import WeightsSnapshot
 
 HERE = Path(__file__).parent
 CHUNK = 2048  # bytes: the fake model's ~4.5 KB of weights go in several chunks
@@ -126,7 +127,7 @@ async def test_routed_vllm_servers_receive_exact_weights_and_switch_version_at_t
     sync = gloo_sync()
     before = [s.weights(tmp_path) for s in vllm_servers]
     new = trained_state(1)
-    await sync.apublish(new, 1)
+    await sync.apublish(WeightsSnapshot(new), 1)
     assert await sync.aupdate(router) == 1
     assert router.version == 1 and all(e.version == 1 for e in engines)
     for server, engine in zip(vllm_servers, engines, strict=True):
@@ -150,7 +151,7 @@ async def test_failure_mid_way_leaves_old_weights_and_version_then_next_update_s
     sync = gloo_sync(dtype="bfloat16")  # fp32 trainer weights sent as bf16: the server's own dtypes decide
     old_version, old = engine.version, server.weights(tmp_path)
     server.fail_chunk(1)
-    await sync.apublish(trained_state(2), old_version + 1)
+    await sync.apublish(WeightsSnapshot(trained_state(2)), old_version + 1)
     with pytest.raises(Exception, match="injected failure"):
         await sync.aupdate(engine)
     assert engine.version == old_version and await engine.aserver_version() == str(old_version)
@@ -158,7 +159,7 @@ async def test_failure_mid_way_leaves_old_weights_and_version_then_next_update_s
 
     server.fail_chunk(None)
     new = trained_state(3)
-    await sync.apublish(new, old_version + 2)  # the same group is still usable
+    await sync.apublish(WeightsSnapshot(new), old_version + 2)  # the same group is still usable
     assert await sync.aupdate(engine) == old_version + 2
     got = server.weights(tmp_path)
     assert_same(got, {k: v.to(torch.bfloat16).to(got[k].dtype) if v.is_floating_point() else v
@@ -171,7 +172,7 @@ async def test_sglang_receives_per_tensor_and_sets_version_with_the_last_chunk(s
     engine = SGLangEngine(sglang_server.url, EngineConfig(retries=0))
     sync = gloo_sync()
     new = trained_state(4)
-    await sync.apublish(new, 5)
+    await sync.apublish(WeightsSnapshot(new), 5)
     assert await sync.aupdate(engine) == 5 and engine.version == 5
     assert_same(sglang_server.weights(tmp_path), new)
     log = sglang_server.log()
@@ -187,7 +188,7 @@ async def test_router_reports_a_failed_transfer_on_every_server(vllm_servers):
     vllm_servers[1].fail_chunk(0)
     try:
         sync = gloo_sync()
-        await sync.apublish(trained_state(5), 9)
+        await sync.apublish(WeightsSnapshot(trained_state(5)), 9)
         with pytest.raises(WeightUpdateError):
             await sync.aupdate(router)
         assert router.version != 9 and all(e.version != 9 for e in engines)
@@ -203,7 +204,7 @@ def test_an_engine_without_collective_receive_is_refused():
     sync = gloo_sync()
 
     async def go():
-        await sync.apublish({"w": torch.zeros(1)}, 1)
+        await sync.apublish(WeightsSnapshot({"w": torch.zeros(1)}), 1)
         await sync.aupdate(ScriptedEngine([]))
 
     with pytest.raises(TypeError, match="cannot receive weights"):
@@ -218,7 +219,7 @@ async def test_nccl_on_gpus_receives_exact_weights(tmp_path):
         engine = VLLMEngine(server.url, EngineConfig(retries=0, model="m"))
         sync = NcclWeightSync("127.0.0.1", 0, backend="nccl", device="cuda:0", chunk_bytes=CHUNK, timeout_s=60)
         new = trained_state(6)
-        await sync.apublish({k: v.to("cuda:0") for k, v in new.items()}, 1)
+        await sync.apublish(WeightsSnapshot({k: v.to("cuda:0") for k, v in new.items()}), 1)
         assert await sync.aupdate(engine) == 1
         assert_same(server.weights(tmp_path), new)
         await sync.aclose()

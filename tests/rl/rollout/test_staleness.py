@@ -139,16 +139,6 @@ def test_resume_with_other_batch_size_fails():
         StalenessController(batch_size=8, max_staleness=1, max_concurrent=10).load_state_dict(c.state_dict())
 
 
-def test_version_provider_is_used():
-    v = {"x": 0}
-    c = StalenessController(batch_size=2, max_staleness=0, max_concurrent=10, version_fn=lambda: v["x"])
-    assert _start_all(c) == 2
-    for _ in range(2):
-        c.on_accept()
-    v["x"] = 1
-    assert c.capacity() == 2
-
-
 def _traj(versions: list[int], mask: list[int]) -> Trajectory:
     n = len(versions)
     return Trajectory(qid="q", question="", segments=[Segment(list(range(n)), mask, [0.0] * n, versions)])

@@ -55,3 +55,18 @@ def test_sft_keys_parse_and_unknown_or_bad_ones_fail():
         load_config(TrainConfig, None, ["sft.bogus=1"])
     with pytest.raises(UserError, match="sft.questions"):
         load_config(TrainConfig, None, ["sft.questions=0"])
+
+
+def test_an_engine_backend_the_launcher_would_not_use_is_refused():
+    for overrides, match in [
+        (["engine.backend=vllm"], r"engine.backend='vllm': local training .*docs/scale-out.md"),
+        (["engine.backend=auto"], r"engine.backend='auto': local training"),
+        (["cluster.backend=ray", "engine.backend=sglang"], r"cluster.backend=ray without cluster.allocation"),
+        (["cluster.backend=ray", "cluster.allocation=vllm.d1p1t1+d1p1t1", "engine.backend=sglang"],
+         r"generates with vllm"),
+    ]:
+        with pytest.raises(UserError, match=match):
+            load_config(TrainConfig, None, overrides)
+    ok = load_config(TrainConfig, None, ["cluster.backend=ray", "cluster.allocation=vllm.d1p1t1+d1p1t1",
+                                         "engine.backend=vllm"])
+    assert ok.engine.backend == "vllm"

@@ -120,3 +120,20 @@ def test_auto_autocast_follows_the_hardware(monkeypatch):
     monkeypatch.setattr(hardware, "cpu_flags", lambda: frozenset({"avx512_bf16"}))
     with autocast_context("auto", "cpu"):
         assert torch.is_autocast_enabled("cpu") and torch.get_autocast_dtype("cpu") == torch.bfloat16
+
+
+def test_checkpoint_round_trip_through_the_trainer_restores_weights_optimizer_and_version(tmp_path):
+    model = _model()
+    samples = _samples(model, 1.0)
+    trainer = Trainer(model, TrainerConfig(lr=1e-2))
+    trainer.step(samples)
+    path = trainer.save_checkpoint(tmp_path, 1, {"version": trainer.version, "note": "x"}, [], keep_last=1)
+    trainer.step(samples)
+    expected = {k: v.clone() for k, v in trainer.export_weights().items()}
+
+    fresh = Trainer(_model(), TrainerConfig(lr=1e-2))
+    ck = fresh.load_checkpoint(path)
+    assert (fresh.version, ck.state["note"], ck.buffer) == (1, "x", [])
+    fresh.step(samples)  # the same second step: AdamW's moments came back too
+    for k, v in fresh.export_weights().items():
+        torch.testing.assert_close(v, expected[k], msg=k)

@@ -10,17 +10,19 @@ from asearcher.engines.byte_tokenizer import ByteTokenizer
 from asearcher.engines.transformers_engine import TransformersEngine
 from asearcher.errors import UserError
 from asearcher.rl.train.model import LoraConfig, apply_lora
-from asearcher.rl.train.weight_sync import DiskWeightSync, InProcessWeightSync
+from asearcher.rl.train.trainer import Trainer, TrainerConfig
+from asearcher.rl.train.weight_sync import DiskWeightSync, InProcessWeightSync, WeightsSnapshot
 
 
 @pytest.mark.parametrize("kind", ["in_process", "disk"])
 async def test_engine_receives_trainer_weights_and_version(tmp_path, kind):
     engine = TransformersEngine(F.tiny_model(0), ByteTokenizer())
     trainer_model = F.tiny_model(1)  # different weights
+    trainer = Trainer(trainer_model, TrainerConfig())
     sync = InProcessWeightSync() if kind == "in_process" else DiskWeightSync(tmp_path / "w")
     assert sync.latest_version() == -1
     for v in (1, 2):
-        await sync.apublish(trainer_model, v)
+        await sync.apublish(trainer, v)
         assert await sync.aupdate(engine) == v
     assert engine.version == 2
     for (k, a), b in zip(engine.model.state_dict().items(), trainer_model.state_dict().values()):
@@ -35,7 +37,7 @@ async def test_engine_receives_trainer_weights_and_version(tmp_path, kind):
 
 async def test_engine_without_weight_updates_is_refused():
     sync = InProcessWeightSync()
-    await sync.apublish({"w": torch.zeros(1)}, 1)
+    await sync.apublish(WeightsSnapshot({"w": torch.zeros(1)}), 1)
     with pytest.raises(TypeError, match="aupdate_weights"):
         await sync.aupdate(F.ScriptedEngine([]))
 

@@ -33,6 +33,7 @@ import torch
 import torch.distributed as dist
 
 from asearcher.rl.dist.config import FSDPConfig
+from asearcher.rl.interfaces import Buffer, Checkpoint
 from asearcher.rl.algo.advantages import TrainSample
 from asearcher.rl.algo.logprobs import packed_logprobs
 from asearcher.rl.algo.packing import MicroBatch, PackedSequence, first_fit_decreasing, merge_prefixes, to_micro_batch
@@ -255,8 +256,8 @@ class FSDPTrainer:
 
         return get_model_state_dict(self.model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
 
-    def state_dict_for_sync(self) -> dict[str, torch.Tensor]:
-        """What engines load (WeightSync.apublish takes it): full tensors under the HF names, LoRA merged,
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        """What engines load (rl/interfaces.WeightSource): full tensors under the HF names, LoRA merged,
         on rank 0's CPU; {} on the other ranks. A collective."""
         state = self.full_state_dict()
         return merge_lora(state, self._scalings) if self.rank == 0 else {}
@@ -267,7 +268,7 @@ class FSDPTrainer:
         and SGLang load; `dtype` casts floating tensors (e.g. bfloat16 to halve it); `copy_from` copies the
         tokenizer and generation-config files of that model folder. Written atomically by rank 0; a collective."""
         folder = Path(folder)
-        state = self.state_dict_for_sync()
+        state = self.export_weights()
         if self.rank == 0:
             write_hf_checkpoint(state, self.hf_config, folder, dtype, max_shard_size, copy_from)
         dist.barrier()
@@ -275,10 +276,10 @@ class FSDPTrainer:
 
     # ---- checkpoints (resume) -----------------------------------------------------------------
 
-    def save_checkpoint(self, run_dir: str | Path, step: int, state: dict[str, Any], buffer: list, keep_last: int
+    def save_checkpoint(self, run_dir: str | Path, step: int, state: dict[str, Any], buffer: Buffer, keep_last: int
                         ) -> Path:
         """rl/train/checkpoint.py's layout, written by rank 0 from gathered full states (weights unmerged, AdamW
-        state keyed by parameter name). Same signature as the Ray TrainerWorker's. A collective."""
+        state keyed by parameter name); only rank 0's `state` and `buffer` are used. A collective."""
         from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
         from asearcher.rl.train.checkpoint import PREFIX, save_checkpoint
@@ -291,9 +292,9 @@ class FSDPTrainer:
         dist.barrier()
         return Path(run_dir) / "checkpoints" / f"{PREFIX}{step:06d}"
 
-    def load_checkpoint(self, path: str | Path) -> tuple[dict[str, Any], list]:
-        """Load weights and AdamW state (read by rank 0, broadcast to the shards); returns state.json's dict
-        and the buffer. A collective."""
+    def load_checkpoint(self, path: str | Path) -> Checkpoint:
+        """Load weights and AdamW state (read by rank 0, broadcast to the shards); every rank returns
+        state.json's dict and the buffer. A collective."""
         from torch.distributed.checkpoint.state_dict import (
             StateDictOptions,
             set_model_state_dict,
@@ -312,7 +313,7 @@ class FSDPTrainer:
         dist.broadcast_object_list(box, src=0)
         state, buffer = box[0]
         self.version = int(state["version"])
-        return state, buffer
+        return Checkpoint(Path(path), state, buffer)
 
 
 class _Frozen:

@@ -38,21 +38,11 @@ from asearcher.engines.weight_stream import (
     dtype_name,
     init_weight_group,
 )
-from asearcher.rl.train.weight_sync import export_state_dict
+from asearcher.rl.interfaces import WeightSource
 
 logger = logging.getLogger(__name__)
 
 Chunk = list[tuple[TensorMeta, torch.Tensor]]
-
-
-def named_tensors(state: Any) -> list[tuple[str, torch.Tensor]]:
-    """The tensors to send, without copies where possible: a state dict as is; a model's
-    `state_dict()` (views of its parameters); a peft model merged into the base names (a copy)."""
-    if isinstance(state, dict):
-        return list(state.items())
-    if hasattr(state, "merge_adapter") and hasattr(state, "get_base_model"):
-        return list(export_state_dict(state).items())
-    return list(state.state_dict().items())
 
 
 def plan_chunks(tensors: Sequence[tuple[str, torch.Tensor]], chunk_bytes: int, dtype: torch.dtype | None = None
@@ -122,7 +112,7 @@ class NcclWeightSync:
         self.timeout_s = timeout_s
         self.dtype = getattr(torch, dtype) if dtype else None
         self.last_stats: dict[str, float] = {}
-        self._state: Any = None
+        self._source: WeightSource | None = None
         self._version = -1
         self._group: Any = None
         self._members: tuple[int, ...] = ()
@@ -130,17 +120,18 @@ class NcclWeightSync:
 
     # ---- WeightSync -------------------------------------------------------------------------
 
-    async def apublish(self, state: Any, version: int) -> None:
-        """Remember `state` (a model or a state dict) as `version`. No copy: the trainer must not
-        step again before `aupdate` returned (TrainLoop syncs between steps)."""
-        self._state = state
+    async def apublish(self, source: WeightSource, version: int) -> None:
+        """Remember `source` (a trainer) as `version`; its weights are exported at the transfer, without a
+        copy where the trainer gives views: it must not step before `aupdate` returned (TrainLoop syncs
+        between steps)."""
+        self._source = source
         self._version = version
 
     async def aupdate(self, engine: InferenceEngine) -> int:
         """Broadcast the published weights into every server of `engine` (a remote engine, or a
         `RoutedEngine` over several); returns the new version. Raises if any server failed; then
         no engine version changed."""
-        if self._state is None:
+        if self._source is None:
             raise RuntimeError("aupdate before any apublish")
         servers = list(getattr(engine, "engines", None) or [engine])
         for s in servers:
@@ -227,11 +218,12 @@ class NcclWeightSync:
         if len(wires) != 1:
             raise ValueError(f"servers of one weight group must share a wire format, got {sorted(wires)}")
         wire = wires.pop()
+        assert self._source is not None  # aupdate checked it
+        tensors = list(self._source.export_weights().items())
         version, start = self._version, time.perf_counter()
         try:
             index = -1
-            for index, (chunk, last) in enumerate(_with_last(plan_chunks(named_tensors(self._state),
-                                                                          self.chunk_bytes, self.dtype))):
+            for index, (chunk, last) in enumerate(_with_last(plan_chunks(tensors, self.chunk_bytes, self.dtype))):
                 metas = [m for m, _ in chunk]
                 calls = [asyncio.ensure_future(s.areceive_weight_chunk(index, metas, last, version)) for s in servers]
                 send = asyncio.ensure_future(asyncio.to_thread(self._send, chunk, wire))

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from asearcher.api.engine import GenRequest, GenResult
-from asearcher.api.trajectory import Trajectory
 from asearcher.log import setup_logging
 from asearcher.rl.config import TrainConfig
+from asearcher.rl.interfaces import Buffer, Checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -83,9 +83,13 @@ class EngineWorker:
 
 
 class _TrainerActor:
-    """What both trainer actors answer the same way; `self.trainer` is a `PolicyTrainer`."""
+    """A `PolicyTrainer` (`self.trainer`, rank `self.rank`) in an actor: its methods with results Ray can
+    ship, plus `publish` (the weights written where the engines load them). TrainerWorker and
+    FSDPTrainerWorker differ only in how they build the trainer."""
 
     trainer: Any
+    rank: int = 0
+    sync: Any
 
     def ready(self) -> int:
         return self.trainer.version
@@ -96,51 +100,49 @@ class _TrainerActor:
         stats = self.trainer.step(samples)
         return stats, self.trainer.version
 
+    def export_weights(self) -> dict[str, Any]:
+        """The weights engines load, copied to CPU (they leave the actor); {} on FSDP ranks other than 0."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.trainer.export_weights().items()}
+
+    def publish(self, version: int) -> str:
+        """Write the weights of `version` into the shared folder (gathered first when sharded: a collective);
+        the path engines load from rank 0, '' from the other ranks."""
+        from asearcher.rl.train.weight_sync import WEIGHTS_FILE, WeightsSnapshot
+
+        if version != self.trainer.version:
+            raise RuntimeError(f"publish({version}) but rank {self.rank} is at version {self.trainer.version}")
+        weights = self.trainer.export_weights()
+        if self.rank != 0:
+            return ""
+        asyncio.run(self.sync.apublish(WeightsSnapshot(weights), version))
+        return str(self.sync.path_of(version) / WEIGHTS_FILE)
+
+    def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any], buffer: Buffer, keep_last: int) -> str:
+        """Rank 0 writes (only it needs `state` and `buffer`); a collective when sharded."""
+        return str(self.trainer.save_checkpoint(Path(run_dir), step, state, buffer, keep_last))
+
+    def load_checkpoint(self, path: str) -> Checkpoint:
+        """Weights and optimizer loaded (a collective when sharded); every rank returns the checkpoint."""
+        return self.trainer.load_checkpoint(Path(path))
+
 
 class TrainerWorker(_TrainerActor):
     """The single-process PPO trainer in its own process (one GPU when the actor has one, else CPU)."""
 
     def __init__(self, config: TrainConfig, model_dir: str, weights_dir: str) -> None:
         setup_logging()
-        from asearcher.engines.embedded import load_causal_lm
-        from asearcher.rl.run.components import _trainer_dtype
-        from asearcher.rl.train.model import apply_lora
         from asearcher.rl.run.train_loop import seed_everything
+        from asearcher.rl.train.model import build_trainer_model
         from asearcher.rl.train.trainer import Trainer
         from asearcher.rl.train.weight_sync import DiskWeightSync
 
         seed_everything(config.seed)
         device = "cuda" if _has_gpu() else "cpu"
-        model, _ = load_causal_lm(model_dir, device=device, dtype="float32")
-        model = model.to(_trainer_dtype(config.trainer_dtype))
-        if config.lora.enabled:
-            model = apply_lora(model, config.lora)
+        model = build_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed, device=device,
+                                    attn_implementation=config.engine.attn_implementation)
         self.trainer = Trainer(model, config.trainer)
         self.sync = DiskWeightSync(weights_dir)
         logger.info("trainer actor ready on %s", device)
-
-    def publish(self, version: int) -> str:
-        """Write the current weights as `version` into the shared folder; the path engines load."""
-        from asearcher.rl.train.weight_sync import WEIGHTS_FILE
-
-        if version != self.trainer.version:
-            raise RuntimeError(f"publish({version}) but the trainer is at version {self.trainer.version}")
-        asyncio.run(self.sync.apublish(self.trainer.model, version))
-        return str(self.sync.path_of(version) / WEIGHTS_FILE)
-
-    def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any],
-                        buffer: list[tuple[int, list[Trajectory]]], keep_last: int) -> str:
-        from asearcher.rl.train.checkpoint import save_checkpoint
-
-        return str(save_checkpoint(Path(run_dir), step, self.trainer.model, self.trainer.optimizer, state, buffer,
-                                   keep_last))
-
-    def load_checkpoint(self, path: str) -> tuple[dict[str, Any], list[tuple[int, list[Trajectory]]]]:
-        from asearcher.rl.train.checkpoint import load_checkpoint
-
-        ck = load_checkpoint(Path(path), self.trainer.model, self.trainer.optimizer)
-        self.trainer.version = int(ck.state["version"])
-        return ck.state, ck.buffer
 
 
 class FSDPTrainerWorker(_TrainerActor):
@@ -149,7 +151,7 @@ class FSDPTrainerWorker(_TrainerActor):
     The launcher starts N of them, asks rank 0 for a rendezvous address (`rendezvous`), then calls `join`
     on all of them at once (joining the group waits for every rank). After that each method is a
     collective: the client (ray_clients.RemoteTrainer) calls it on every rank with the same arguments
-    and uses rank 0's answer. Method names and results are TrainerWorker's.
+    and uses rank 0's answer.
     """
 
     def __init__(self, config: TrainConfig, model_dir: str, weights_dir: str, rank: int, world_size: int) -> None:
@@ -158,7 +160,7 @@ class FSDPTrainerWorker(_TrainerActor):
 
         self.config, self.model_dir, self.rank, self.world_size = config, model_dir, rank, world_size
         self.sync = DiskWeightSync(weights_dir)
-        self.trainer: Any = None
+        self.trainer = None
 
     def rendezvous(self) -> tuple[str, int]:
         """(this node's address, a free TCP port on it): MASTER_ADDR / MASTER_PORT of the group (rank 0)."""
@@ -184,28 +186,6 @@ class FSDPTrainerWorker(_TrainerActor):
         logger.info("FSDP2 trainer rank %d/%d ready on %s", self.rank, self.world_size, self.trainer.device)
         return self.trainer.version
 
-    def publish(self, version: int) -> str:
-        """Gather the full weights (a collective); rank 0 writes them as `version` and returns the path,
-        the other ranks return ''."""
-        from asearcher.rl.train.weight_sync import WEIGHTS_FILE
-
-        if version != self.trainer.version:
-            raise RuntimeError(f"publish({version}) but rank {self.rank} is at version {self.trainer.version}")
-        state = self.trainer.state_dict_for_sync()
-        if self.rank != 0:
-            return ""
-        asyncio.run(self.sync.apublish(state, version))
-        return str(self.sync.path_of(version) / WEIGHTS_FILE)
-
-    def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any],
-                        buffer: list[tuple[int, list[Trajectory]]], keep_last: int) -> str:
-        """Rank 0 writes (only it needs `state` and `buffer`); a collective."""
-        return str(self.trainer.save_checkpoint(Path(run_dir), step, state, buffer, keep_last))
-
-    def load_checkpoint(self, path: str) -> tuple[dict[str, Any], list[tuple[int, list[Trajectory]]]]:
-        """Rank 0 reads, the shards get their slices; every rank returns state.json and the buffer."""
-        return self.trainer.load_checkpoint(path)
-
 
 class RolloutWorker:
     """The executor, agents, tools and orchestrator: `TrainLoop` with a remote trainer and remote engines."""
@@ -226,17 +206,18 @@ class RolloutWorker:
         """The RL phase of `atrain` (a TrainResult); cancelling this call checkpoints like Ctrl-C does locally."""
         from asearcher.engines.embedded import load_tokenizer
         from asearcher.engines.router import RoutedEngine
+        from asearcher.rl.dist.ray_clients import RayEngineClient, RemoteTrainer, TrainerDiskWeightSync
         from asearcher.rl.run.components import build_rollout_parts
-        from asearcher.rl.dist.ray_clients import RayEngineClient, RayTrainLoop, RemoteTrainer, TrainerDiskWeightSync
+        from asearcher.rl.run.train_loop import TrainLoop
 
         tokenizer = load_tokenizer(self.config.model)
         clients = [RayEngineClient(h, tokenizer, f"engine-{i}") for i, h in enumerate(self.engine_handles)]
         engine: Any = clients[0] if len(clients) == 1 else RoutedEngine(clients)  # per-trajectory affinity
         parts = build_rollout_parts(self.config, engine)
         version = await self.trainer_handles[0].ready.remote()
-        loop = RayTrainLoop(self.config, parts, self.run_dir, self.progress,
-                            trainer=RemoteTrainer(self.trainer_handles, version),
-                            sync=TrainerDiskWeightSync(self.run_dir / "weights"))
+        trainer = RemoteTrainer(self.trainer_handles, version)
+        loop = TrainLoop(self.config, parts, self.run_dir, self.progress, trainer=trainer,
+                         sync=TrainerDiskWeightSync(self.run_dir / "weights", trainer))
         try:
             return await loop.arun(resume=resume)
         finally:

@@ -8,8 +8,6 @@
   each engine actor loads it. Disk, not the object store: the same files serve engines on other nodes
   (a shared run folder) and vLLM servers (which load from a path), and a 7B state dict (15 GB) would
   not fit a capped object store; on GPUs an NCCL broadcast implements the same WeightSync protocol.
-- `RayTrainLoop`: `TrainLoop` whose checkpoints are written by the trainer actor(s) (they hold the
-  weights and optimizer); everything else is the local mode's loop.
 
 Ray is imported lazily: importing this module does not need Ray.
 """
@@ -18,14 +16,18 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asearcher.api.engine import GenRequest, GenResult
 from asearcher.engines.remote import EngineUnavailable
 from asearcher.rl.algo.advantages import TrainSample
-from asearcher.rl.run.train_loop import TrainerCheckpointLoop
+from asearcher.rl.interfaces import Buffer, Checkpoint, WeightSource
 from asearcher.rl.train.weight_sync import WEIGHTS_FILE, DiskWeightSync
+
+if TYPE_CHECKING:
+    import torch
 
 
 def _actor_errors() -> tuple[type[BaseException], ...]:
@@ -87,9 +89,8 @@ class RayEngineClient:
 class RemoteTrainer:
     """`PolicyTrainer` over the trainer actors: one TrainerWorker, or the ranks of the FSDP2 trainer
     (FSDPTrainerWorker, `handles` in rank order). Every call goes to all of them with the same arguments
-    (for FSDP2 each is a collective: a rank left out would block the others) and rank 0's answer is used.
-    `version` mirrors rank 0's; `model` is this object, which stands for the weights when a WeightSync
-    publishes them (see TrainerDiskWeightSync)."""
+    (for FSDP2 each is a collective: a rank left out would block the others) and rank 0's answer is used;
+    `version` mirrors rank 0's."""
 
     def __init__(self, handles: list[Any], version: int = 0) -> None:
         if not handles:
@@ -97,11 +98,7 @@ class RemoteTrainer:
         self.handles = list(handles)
         self.version = version
 
-    @property
-    def model(self) -> RemoteTrainer:
-        return self
-
-    def step(self, samples: list[TrainSample]) -> dict[str, float]:
+    def step(self, samples: Sequence[TrainSample]) -> dict[str, float]:
         """Blocking (TrainLoop runs it in a worker thread, so the rollout event loop keeps generating). The
         batch is put in the object store once; every rank takes its share of it."""
         import ray
@@ -110,34 +107,41 @@ class RemoteTrainer:
         stats, self.version = _wait_all([h.step.remote(batch) for h in self.handles])[0]
         return stats
 
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        """Rank 0's weights shipped through Ray (TrainerDiskWeightSync avoids that: the actor writes them)."""
+        return _wait_all([h.export_weights.remote() for h in self.handles])[0]
+
     async def apublish(self, version: int) -> str:
         """The trainer writes the weights of `version` into the run folder; the path (rank 0's answer)."""
         paths = await asyncio.gather(*(h.publish.remote(version) for h in self.handles))
         return paths[0]
 
-    def save_checkpoint(self, run_dir: Path, step: int, state: dict[str, Any], buffer: list, keep_last: int) -> str:
+    def save_checkpoint(self, run_dir: Path, step: int, state: dict[str, Any], buffer: Buffer, keep_last: int) -> Path:
         # Only rank 0 writes: the other ranks get no state or buffer to ship.
         refs = [h.save_checkpoint.remote(str(run_dir), step, *((state, buffer) if i == 0 else ({}, [])), keep_last)
                 for i, h in enumerate(self.handles)]
-        return _wait_all(refs)[0]
+        return Path(_wait_all(refs)[0])
 
-    def load_checkpoint(self, path: Path) -> tuple[dict[str, Any], list]:
-        return _wait_all([h.load_checkpoint.remote(str(path)) for h in self.handles])[0]
+    def load_checkpoint(self, path: Path) -> Checkpoint:
+        ck = _wait_all([h.load_checkpoint.remote(str(path)) for h in self.handles])[0]
+        self.version = int(ck.state["version"])
+        return ck
 
 
 class TrainerDiskWeightSync(DiskWeightSync):
-    """`apublish(remote_trainer, version)`: the trainer actor (rank 0) writes v<version> into this folder (its
-    own DiskWeightSync on the same path, so old versions are pruned there); `aupdate(engine)` is DiskWeightSync's."""
+    """DiskWeightSync where the trainer actor (rank 0) writes v<version> into this folder itself (its own
+    DiskWeightSync on the same path, so old versions are pruned there): the weights never pass through the
+    rollout actor. Bound to its `trainer` when built; `aupdate(engine)` is DiskWeightSync's."""
 
-    async def apublish(self, state: RemoteTrainer, version: int) -> None:
-        path = await state.apublish(version)
+    def __init__(self, folder: str | Path, trainer: RemoteTrainer, keep: int = 1) -> None:
+        super().__init__(folder, keep)
+        self.trainer = trainer
+
+    async def apublish(self, source: WeightSource, version: int) -> None:
+        if source is not self.trainer:
+            raise ValueError("TrainerDiskWeightSync publishes the weights of the RemoteTrainer it was built with")
+        path = await self.trainer.apublish(version)
         if Path(path) != self.path_of(version) / WEIGHTS_FILE:
             raise RuntimeError(f"trainer published {path}, expected {self.path_of(version) / WEIGHTS_FILE}: the "
                                "trainer and rollout actors must see the run folder at the same path")
         self._version = version
-
-
-class RayTrainLoop(TrainerCheckpointLoop):
-    """TrainLoop whose trainer is a `RemoteTrainer`: the trainer actor(s) write and load the checkpoints."""
-
-    trainer: RemoteTrainer

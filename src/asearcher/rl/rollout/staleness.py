@@ -8,7 +8,7 @@ every trained token at most `max_staleness` (eta) policy versions old.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
@@ -25,7 +25,6 @@ class DropReason(str, Enum):
     FILTERED_ALL_EQUAL = "filtered_all_equal"  # dynamic filtering: its group's rewards were all equal
     CANCELLED = "cancelled"  # aborted from outside (shutdown, resume, executor pause)
     ENGINE_ERROR = "engine_error"  # the inference engine failed
-    FORMAT = "format"  # the output broke the agent format and the recipe drops such episodes
     AGENT_REJECTED = "agent_rejected"  # the agent loop returned None
     NO_REWARD = "no_reward"  # the reward function returned None (skip)
     NO_TOKENS = "no_tokens"  # the engine reported no token ids / logprobs: cannot be trained
@@ -86,18 +85,11 @@ class StalenessController:
     With eta=0 the bound is (version + 1) * batch_size: exactly one batch per version, i.e.
     synchronous RL (a rejected rollout is replaced, never added).
 
-    The controller only counts; it never blocks. Call `on_version` (or pass `version_fn`) when the
-    weights change. `state_dict()` goes into checkpoints: resuming with counters reset to zero
+    The controller only counts; it never blocks. Call `on_version` when the weights change. `state_dict()` goes into checkpoints: resuming with counters reset to zero
     would let (eta + version + 1) * batch_size rollouts start at once (a known AReaL failure).
     """
 
-    def __init__(
-        self,
-        batch_size: int,
-        max_staleness: int,
-        max_concurrent: int,
-        version_fn: Callable[[], int] | None = None,
-    ) -> None:
+    def __init__(self, batch_size: int, max_staleness: int, max_concurrent: int) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if max_staleness < 0:
@@ -107,14 +99,11 @@ class StalenessController:
         self.batch_size = batch_size
         self.max_staleness = max_staleness
         self.max_concurrent = max_concurrent
-        self._version_fn = version_fn
         self.state = StalenessState()
 
     @property
     def version(self) -> int:
-        """The current policy version (from `version_fn` when one was given)."""
-        if self._version_fn is not None:
-            self.state.version = int(self._version_fn())
+        """The current policy version (set by `on_version`)."""
         return self.state.version
 
     def bound(self) -> int:

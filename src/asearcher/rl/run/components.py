@@ -6,7 +6,6 @@ random model, a ByteTokenizer, a scripted agent) and hand them to `TrainLoop` un
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -22,7 +21,7 @@ from asearcher.rl.config import TrainConfig
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.data import TrainData
 from asearcher.rl.rollout.executor import AgentFactory, RewardFn
-from asearcher.rl.train.model import apply_lora
+from asearcher.rl.train.model import build_trainer_model, set_attention, trainer_dtype
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +30,8 @@ class TrainComponents:
     """Everything `TrainLoop` drives.
 
     Attributes:
-        trainer_model: the model the trainer updates (its own copy; never the engine's).
+        trainer_model: the model the in-process trainer updates (its own copy, never the engine's; None
+            where the trainer lives in other processes).
         engine: the rollout engine (updatable: `aupdate_weights(state|path, version)`).
         agent_factory: episode seed -> a fresh agent on `engine` (training episodes).
         reward_fn: async trajectory -> reward (None = skip).
@@ -41,7 +41,7 @@ class TrainComponents:
         closers: async callables run at the end (tools, judge engine, engine).
     """
 
-    trainer_model: Any
+    trainer_model: Any | None
     engine: InferenceEngine
     agent_factory: AgentFactory
     reward_fn: RewardFn
@@ -65,14 +65,6 @@ def make_reward_fn(config: RolloutConfig, judge: Any = None) -> RewardFn:
     return reward
 
 
-def _trainer_dtype(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32
-    return {"float32": torch.float32, "bfloat16": torch.bfloat16}[name]
-
-
 def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[None]]]]:
     if config.rollout.reward != "judge":
         return None, []
@@ -88,8 +80,9 @@ def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[N
     return judge, [close] if callable(close) else []
 
 
-def build_components(config: TrainConfig) -> TrainComponents:
-    """Load the model twice over (trainer copy + engine copy), tools, data, reward and agent factories."""
+def build_components(config: TrainConfig, sharded: bool = False) -> TrainComponents:
+    """Load the model twice over (the engine's copy, and the trainer's from rl/train/model.py), tools, data,
+    reward and agent factories. `sharded`: the trainer model is for FSDP2 (float32 master weights on CPU)."""
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
 
@@ -99,9 +92,14 @@ def build_components(config: TrainConfig) -> TrainComponents:
                         "runs through atrain (asearcher train)")
     path = config.model or str(embedded_model_path())
     engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
-    trainer_model = copy.deepcopy(engine_model).to(_trainer_dtype(config.trainer_dtype))  # separate weights
-    if config.lora.enabled:
-        trainer_model = apply_lora(trainer_model, config.lora)
+    set_attention(engine_model, config.engine.attn_implementation)
+    device = "cpu" if sharded else config.engine.device
+    # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
+    # engine under a float32 trainer loads the file again, so the master weights keep their precision.
+    same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, device, sharded)
+    trainer_model = build_trainer_model(engine_model if same else path, config.trainer_dtype, config.lora,
+                                        config.seed, device=device, sharded=sharded,
+                                        attn_implementation=config.engine.attn_implementation)
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
                                 seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
     parts = build_rollout_parts(config, engine, trainer_model)

@@ -26,14 +26,14 @@ from tqdm import tqdm
 
 from asearcher.rl.algo.advantages import compute_advantages
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.interfaces import WeightSync
+from asearcher.rl.interfaces import PolicyTrainer, WeightSync
 from asearcher.rl.rollout.executor import RolloutExecutor
 from asearcher.rl.rollout.staleness import StalenessController, check_staleness
 from asearcher.rl.run.components import TrainComponents
 from asearcher.rl.run.held_out import aevaluate, load_summary
 from asearcher.rl.run.metrics import MetricsSink, batch_metrics, rename_trainer_stats
 from asearcher.rl.run.report import write_report
-from asearcher.rl.train.checkpoint import Checkpoint, latest_checkpoint, load_checkpoint, save_checkpoint
+from asearcher.rl.train.checkpoint import latest_checkpoint
 from asearcher.rl.train.trainer import Trainer
 from asearcher.rl.train.weight_sync import DiskWeightSync, InProcessWeightSync
 
@@ -65,9 +65,9 @@ class TrainLoop:
     """One run: `await TrainLoop(config, parts, run_dir).arun(resume=...)`."""
 
     def __init__(self, config: TrainConfig, parts: TrainComponents, run_dir: Path, progress: bool = True,
-                 trainer: Any = None, sync: WeightSync | None = None) -> None:
-        """`trainer` / `sync` replace the in-process Trainer and the configured WeightSync (the Ray launcher
-        passes a trainer living in another process; rl/dist/ray_clients.py)."""
+                 trainer: PolicyTrainer | None = None, sync: WeightSync | None = None) -> None:
+        """`trainer` / `sync` replace the in-process Trainer on `parts.trainer_model` and the configured
+        WeightSync: the FSDP2 trainer under torchrun, a trainer in Ray actors (rl/dist/)."""
         self.config = config
         self.parts = parts
         self.run_dir = Path(run_dir)
@@ -84,7 +84,7 @@ class TrainLoop:
 
     async def _sync(self) -> float:
         start = time.perf_counter()
-        await self.sync.apublish(self.trainer.model, self.trainer.version)
+        await self.sync.apublish(self.trainer, self.trainer.version)
         await self.sync.aupdate(self.parts.engine)
         self.executor.on_version(self.trainer.version)
         return time.perf_counter() - start
@@ -92,24 +92,15 @@ class TrainLoop:
     def _checkpoint(self) -> None:
         state = {"version": self.trainer.version, "data": self.parts.data.state_dict(),
                  "executor": self.executor.state_dict()}
-        self._save_checkpoint(state)
-
-    def _save_checkpoint(self, state: dict[str, Any]) -> None:
-        """Write the trainer's weights and optimizer with `state` and the buffer (overridden where the
-        trainer lives in another process)."""
-        save_checkpoint(self.run_dir, self.step, self.trainer.model, self.trainer.optimizer, state,
-                        self.executor.buffer, self.config.checkpoint.keep_last)
-
-    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
-        """Load weights and optimizer into the trainer; the checkpoint's state and buffer."""
-        return load_checkpoint(ckpt_dir, self.trainer.model, self.trainer.optimizer)
+        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
+                                     self.config.checkpoint.keep_last)
 
     def _restore(self) -> bool:
         ckpt_dir = latest_checkpoint(self.run_dir)
         if ckpt_dir is None:
             return False
-        ck = self._load_checkpoint(ckpt_dir)
-        self.step, self.trainer.version = int(ck.state["step"]), int(ck.state["version"])
+        ck = self.trainer.load_checkpoint(ckpt_dir)  # sets trainer.version
+        self.step = int(ck.state["step"])
         self.parts.data.load_state_dict(ck.state["data"])
         self.executor.load_state_dict(ck.state["executor"], ck.buffer)
         return True
@@ -216,17 +207,3 @@ class TrainLoop:
         report = write_report(self.run_dir, evals, {"run": self.run_dir.name, "steps": self.step,
                                                     "policy version": self.trainer.version})
         return TrainResult(self.run_dir, self.step, self.trainer.version, report, evals)
-
-
-class TrainerCheckpointLoop(TrainLoop):
-    """TrainLoop whose trainer writes and reads the checkpoints itself (sharded FSDP2 ranks under
-    torchrun, trainer actors under Ray): its `save_checkpoint` / `load_checkpoint` take the loop's
-    state and rollout buffer."""
-
-    def _save_checkpoint(self, state: dict[str, Any]) -> None:
-        self.trainer.save_checkpoint(self.run_dir, self.step, state, self.executor.buffer,
-                                     self.config.checkpoint.keep_last)
-
-    def _load_checkpoint(self, ckpt_dir: Path) -> Checkpoint:
-        state, buffer = self.trainer.load_checkpoint(ckpt_dir)
-        return Checkpoint(Path(ckpt_dir), state, buffer)

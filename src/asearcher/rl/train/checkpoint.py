@@ -21,7 +21,6 @@ import json
 import logging
 import random
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,19 +29,11 @@ import torch
 
 from asearcher.api.trajectory import Trajectory
 from asearcher.errors import UserError
+from asearcher.rl.interfaces import Checkpoint
 
 logger = logging.getLogger(__name__)
 
 PREFIX = "step-"
-
-
-@dataclass
-class Checkpoint:
-    """What `load_checkpoint` returns besides the weights and optimizer it loads in place."""
-
-    path: Path
-    state: dict[str, Any]
-    buffer: list[tuple[int, list[Trajectory]]]
 
 
 def rng_state() -> dict[str, Any]:

@@ -48,13 +48,14 @@ def trainer_dtype(name: str, device: str, sharded: bool = False) -> Any:
 
 
 def build_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int, device: str = "cpu",
-                        sharded: bool = False) -> Any:
+                        sharded: bool = False, attn_implementation: str = "") -> Any:
     """The model a trainer updates, the same way on every path (in-process, Ray trainer actor, FSDP2 rank).
 
     `source`: a model folder / .gguf file (loaded in float32), or a loaded model, which is deep-copied so
     the trainer never shares weights with an engine. Then cast to `trainer_dtype(dtype, device, sharded)`,
-    moved to `device`, and wrapped with LoRA adapters when `lora.enabled`; the adapters are initialised
-    from `seed` (every FSDP2 rank builds the same ones) without touching the global RNG.
+    moved to `device`, given the attention kernel `attn_implementation` (engine.attn_implementation; empty =
+    as loaded), and wrapped with LoRA adapters when `lora.enabled`; the adapters are initialised from
+    `seed` (every FSDP2 rank builds the same ones) without touching the global RNG.
     """
     import copy
 
@@ -67,11 +68,23 @@ def build_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int, de
 
         model, _ = load_causal_lm(source, device="cpu", dtype="float32")
     model = model.to(device=device, dtype=trainer_dtype(dtype, device, sharded))
+    if attn_implementation:
+        set_attention(model, attn_implementation)
     if lora.enabled:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
             model = apply_lora(model, lora)
     return model
+
+
+def set_attention(model: Any, name: str) -> None:
+    """Switch `model` (an HF model) to the attention kernel `name` ('sdpa', 'eager', 'flash_attention_2');
+    a kernel this machine lacks is a UserError naming engine.attn_implementation. The packed-logprob method
+    follows it (rl/algo/logprobs.py: position_ids under flash attention, else a block mask)."""
+    try:
+        model.set_attn_implementation(name)
+    except (ValueError, ImportError) as e:
+        raise UserError(f"engine.attn_implementation={name!r}: {e}") from None
 
 
 def export_model_weights(model: Any) -> dict[str, Any]:

@@ -17,6 +17,7 @@ import time
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import torch
@@ -29,6 +30,9 @@ from asearcher.rl.algo.logprobs import Method, packed_logprobs
 from asearcher.rl.algo.loss import PPOLossConfig, ppo_loss
 from asearcher.rl.algo.packing import MicroBatch, pack
 from asearcher.rl.algo.version_stats import version_lag_stats
+from asearcher.rl.interfaces import Buffer, Checkpoint
+from asearcher.rl.train.checkpoint import load_checkpoint, save_checkpoint
+from asearcher.rl.train.model import export_model_weights
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +116,8 @@ def clip_gradients(model: torch.nn.Module, max_grad_norm: float) -> float:
 
 
 class Trainer:
-    """Owns the model and optimizer; `version` counts the updates made (the policy version)."""
+    """The single-process `PolicyTrainer`: owns the model and optimizer; `version` counts the updates made
+    (the policy version)."""
 
     def __init__(self, model: torch.nn.Module, config: TrainerConfig, version: int = 0) -> None:
         self.model = model
@@ -155,6 +160,20 @@ class Trainer:
         self.version += 1
         logger.debug("step -> version %d: loss %.4f, %d micro-batches", self.version, loss_sum, len(mbs))
         return stats
+
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        """The weights engines load: views of the parameters (LoRA: merged copies under the base names)."""
+        return export_model_weights(self.model)
+
+    def save_checkpoint(self, run_dir: Path, step: int, state: dict[str, Any], buffer: Buffer, keep_last: int) -> Path:
+        """rl/train/checkpoint.py's layout: weights, AdamW state, RNG states, `state`, `buffer`."""
+        return save_checkpoint(Path(run_dir), step, self.model, self.optimizer, state, buffer, keep_last)
+
+    def load_checkpoint(self, path: Path) -> Checkpoint:
+        """Weights and AdamW state in place, RNG states restored; `version` becomes the checkpoint's."""
+        ck = load_checkpoint(Path(path), self.model, self.optimizer)
+        self.version = int(ck.state["version"])
+        return ck
 
 
 def autocast_context(dtype: str, device: torch.device | str) -> Any:

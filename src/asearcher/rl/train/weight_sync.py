@@ -6,10 +6,10 @@ Two reference transports:
   in-flight requests so they continue under the new weights).
 - `DiskWeightSync`: a safetensors file per version under a folder (written atomically); the engine
   reloads from the path. The same files are what a separate engine process (scale-out) would read.
-An NCCL broadcast implements the same Protocol in the scale-out work.
+An NCCL broadcast (rl/dist/nccl_sync.py) implements the same Protocol.
 
-A LoRA (peft) trainer model is exported as merged full weights under the base model's names, so the
-engine never needs to know about adapters.
+What is sent is the trainer's `export_weights()` (rl/interfaces.WeightSource): a LoRA trainer exports
+merged full weights under the base model's names, so the engine never needs to know about adapters.
 """
 
 from __future__ import annotations
@@ -19,23 +19,34 @@ import logging
 import os
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from asearcher.api.engine import InferenceEngine
-from asearcher.rl.train.model import export_model_weights
+from asearcher.rl.interfaces import WeightSource
 
 logger = logging.getLogger(__name__)
 
 WEIGHTS_FILE = "model.safetensors"
 
 
-def export_state_dict(model_or_state: Any) -> dict[str, torch.Tensor]:
-    """Detached, contiguous copies of the weights an engine loads (LoRA merged into the base names)."""
-    state = model_or_state if isinstance(model_or_state, dict) else export_model_weights(model_or_state)
-    return {k: v.detach().clone().contiguous() for k, v in state.items()}
+def copy_weights(source: WeightSource) -> dict[str, torch.Tensor]:
+    """Detached, contiguous copies of `source`'s exported weights (a snapshot the next step cannot change;
+    tied weights become separate tensors, which safetensors needs)."""
+    return {k: v.detach().clone().contiguous() for k, v in source.export_weights().items()}
+
+
+@dataclass
+class WeightsSnapshot:
+    """Fixed weights as a `WeightSource`: a state dict already gathered (e.g. by a sharded trainer's rank 0)."""
+
+    weights: dict[str, torch.Tensor]
+
+    def export_weights(self) -> dict[str, torch.Tensor]:
+        return self.weights
 
 
 def save_weights(state: dict[str, torch.Tensor], folder: Path) -> Path:
@@ -68,9 +79,9 @@ class InProcessWeightSync:
         self._state: dict[str, torch.Tensor] | None = None
         self._version = -1
 
-    async def apublish(self, state: Any, version: int) -> None:
-        """Snapshot `state` (a model or a state dict) as `version`; runs in a worker thread."""
-        self._state = await asyncio.to_thread(export_state_dict, state)
+    async def apublish(self, source: WeightSource, version: int) -> None:
+        """Snapshot the weights of `source` as `version`; runs in a worker thread."""
+        self._state = await asyncio.to_thread(copy_weights, source)
         self._version = version
 
     async def aupdate(self, engine: InferenceEngine) -> int:
@@ -97,11 +108,11 @@ class DiskWeightSync:
     def path_of(self, version: int) -> Path:
         return self.folder / f"v{version}"
 
-    async def apublish(self, state: Any, version: int) -> None:
+    async def apublish(self, source: WeightSource, version: int) -> None:
         start = time.perf_counter()
 
         def write() -> None:
-            save_weights(export_state_dict(state), self.path_of(version))
+            save_weights(copy_weights(source), self.path_of(version))
 
         await asyncio.to_thread(write)
         self._version = version
