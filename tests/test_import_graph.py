@@ -121,10 +121,10 @@ def test_src_has_no_import_cycle():
 
 
 # rl/'s layers, lowest first; a module may import its own layer and those below. config.py and
-# interfaces.py are the composition root and the contracts, which every layer reads, and dist/config.py
+# interfaces.py are the composition root and the contracts, which every layer reads, and distributed/config.py
 # is plain dataclasses that config.py composes.
-RL_LAYERS = ["algo", "rollout|train", "run", "dist", "launch"]
-SHARED = {"asearcher.rl.config", "asearcher.rl.interfaces", "asearcher.rl.dist.config", "asearcher.rl"}
+RL_LAYERS = ["algo", "rollout|train", "run", "distributed", "launch"]
+SHARED = {"asearcher.rl.config", "asearcher.rl.interfaces", "asearcher.rl.distributed.config", "asearcher.rl"}
 
 
 def _rl_part(module: str) -> str | None:
@@ -151,8 +151,8 @@ def test_rl_layers_import_downwards_only():
     assert not side, "rollout/ and train/ import each other:\n" + "\n".join(side)
 
 
-def test_only_rl_dist_imports_ray_or_torch_distributed():
-    """Below dist/ (and through everything they import) no module imports Ray or torch.distributed."""
+def test_only_rl_distributed_imports_ray_or_torch_distributed():
+    """Below distributed/ (and through everything they import) no module imports Ray or torch.distributed."""
     files = {module_name(p, SRC): p for p in (SRC / PACKAGE / "rl").rglob("*.py")}
     graph = import_graph()
     heavy = {}
@@ -162,10 +162,10 @@ def test_only_rl_dist_imports_ray_or_torch_distributed():
         hits = sorted(n for n in names if n == "ray" or n.startswith(("ray.", "torch.distributed")))
         if hits:
             heavy[mod] = hits
-    assert all(m.startswith("asearcher.rl.dist.") for m in heavy), heavy
-    assert "asearcher.rl.dist.torchrun" in heavy  # the scan sees them where they are
+    assert all(m.startswith("asearcher.rl.distributed.") for m in heavy), heavy
+    assert "asearcher.rl.distributed.torchrun" in heavy  # the scan sees them where they are
     for mod in files:
-        if _layer(mod) is None or _layer(mod) >= RL_LAYERS.index("dist"):
+        if _layer(mod) is None or _layer(mod) >= RL_LAYERS.index("distributed"):
             continue
         seen, todo = set(), [mod]
         while todo:

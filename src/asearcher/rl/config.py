@@ -14,7 +14,7 @@ from asearcher.config import cfg
 from asearcher.engines.config import EngineConfig
 from asearcher.errors import UserError
 from asearcher.rl.algo.advantages import AdvantageConfig
-from asearcher.rl.dist.config import ClusterConfig, FSDPConfig, parse_allocation
+from asearcher.rl.distributed.config import ClusterConfig, FSDPConfig, parse_allocation
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.filtering import FilterConfig
 from asearcher.rl.train.model import LoraConfig

@@ -4,10 +4,10 @@
           ^                                                                                      |
           +------------------------------- UpdatableEngine.aupdate_weights <---------------------+
 
-Implementations: `rl.train.trainer.Trainer` (one process), `rl.dist.fsdp_trainer.FSDPTrainer` (FSDP2 ranks),
-`rl.dist.torchrun.RankZeroTrainer` and `rl.dist.ray_clients.RemoteTrainer` (a trainer in other processes);
-`rl.train.weight_sync.InProcessWeightSync` / `DiskWeightSync`, `rl.dist.nccl_sync.NcclWeightSync`,
-`rl.dist.ray_clients.TrainerDiskWeightSync`; `rl.rollout.executor.RolloutExecutor`.
+Implementations: `rl.train.trainer.Trainer` (one process), `rl.distributed.fsdp_trainer.FSDPTrainer` (FSDP2 ranks),
+`rl.distributed.torchrun.RankZeroTrainer` and `rl.distributed.ray_clients.RemoteTrainer` (a trainer in other processes);
+`rl.train.weight_sync.InProcessWeightSync` / `DiskWeightSync`, `rl.distributed.nccl_sync.NcclWeightSync`,
+`rl.distributed.ray_clients.TrainerDiskWeightSync`; `rl.rollout.executor.RolloutExecutor`.
 Nothing here imports torch, so engines and executors stay light.
 """
 
@@ -60,7 +60,7 @@ class PolicyTrainer(WeightSource, Protocol):
     """Turns one batch into one policy update; `version` is the number of updates made so far.
 
     Every method is also a collective for a sharded trainer: all ranks call it in the same order
-    (the torchrun follower protocol, rl/dist/torchrun.py, forwards exactly these methods).
+    (the torchrun follower protocol, rl/distributed/torchrun.py, forwards exactly these methods).
     """
 
     version: int

@@ -1,10 +1,10 @@
 """`atrain`, the library call behind `asearcher train`: the only place that knows whether a run is local,
-under torchrun or on Ray. Everything it dispatches to is below it (dist/, run/); nothing imports it
+under torchrun or on Ray. Everything it dispatches to is below it (distributed/, run/); nothing imports it
 but the CLI.
 
     local (default)  run/components.build_components -> run/train_loop.TrainLoop with train/trainer.Trainer
-    torchrun + FSDP2 dist/torchrun.atrain_torchrun (rank 0 runs the same TrainLoop; other ranks follow)
-    cluster.backend=ray  dist/ray_launcher.atrain_ray (the same TrainLoop inside a Ray actor)
+    torchrun + FSDP2 distributed/torchrun.atrain_torchrun (rank 0 runs the same TrainLoop; other ranks follow)
+    cluster.backend=ray  distributed/ray_launcher.atrain_ray (the same TrainLoop inside a Ray actor)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 from asearcher.config import save_config
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.dist import torchrun
+from asearcher.rl.distributed import torchrun
 from asearcher.rl.run.components import TrainComponents, build_components
 from asearcher.rl.run.sft_stage import arun_sft_stage
 from asearcher.rl.run.train_loop import TrainLoop, TrainResult
@@ -59,7 +59,7 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
         config = dataclasses.replace(config, model=await arun_sft_stage(config, run_dir, progress))
         logger.info("RL starts from the SFT weights in %s", config.model)
     if config.cluster.backend == "ray":
-        from asearcher.rl.dist.ray_launcher import atrain_ray  # imports ray only here: local runs never need it
+        from asearcher.rl.distributed.ray_launcher import atrain_ray  # imports ray only here: local runs never need it
 
         return await atrain_ray(config, run_dir, resume=resume, progress=progress)
     if parts is None and config.cluster.backend == "local" and torchrun.uses_fsdp(config):

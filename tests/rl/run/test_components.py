@@ -13,7 +13,8 @@ from engines.tiny_hf import tiny_hf_folder  # tests/ is on sys.path (its conftes
 
 async def test_engine_and_trainer_models_are_separate_and_use_the_configured_attention(tmp_path, bm25_index_dir):
     model = tiny_hf_folder(tmp_path / "tiny")
-    config = load_config(TrainConfig, None, [f"model={model}", "eval.enabled=false", "engine.attn_implementation=eager"])
+    config = load_config(TrainConfig, None, [f"model={model}", "eval.enabled=false",
+                                             "engine.attn_implementation=eager"])
     parts = build_components(config)
     try:
         engine_model, trainer_model = parts.engine.model, parts.trainer_model

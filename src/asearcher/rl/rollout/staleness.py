@@ -85,8 +85,8 @@ class StalenessController:
     With eta=0 the bound is (version + 1) * batch_size: exactly one batch per version, i.e.
     synchronous RL (a rejected rollout is replaced, never added).
 
-    The controller only counts; it never blocks. Call `on_version` when the weights change. `state_dict()` goes into checkpoints: resuming with counters reset to zero
-    would let (eta + version + 1) * batch_size rollouts start at once (a known AReaL failure).
+    The controller only counts; it never blocks. Call `on_version` when the weights change.
+    `state_dict()` goes into checkpoints: resuming with counters reset to zero would let (eta + version + 1) * batch_size rollouts start at once (a known AReaL failure).
     """
 
     def __init__(self, batch_size: int, max_staleness: int, max_concurrent: int) -> None:

@@ -87,7 +87,7 @@ def build_components(config: TrainConfig, sharded: bool = False) -> TrainCompone
     from asearcher.engines.transformers_engine import TransformersEngine
 
     if config.cluster.backend != "local":
-        # atrain sends backend=ray to rl/dist/ray_launcher.py, which builds these parts inside its actors.
+        # atrain sends backend=ray to rl/distributed/ray_launcher.py, which builds these parts inside its actors.
         raise UserError(f"build_components builds one process's parts; cluster.backend={config.cluster.backend!r} "
                         "runs through atrain (asearcher train)")
     path = config.model or str(embedded_model_path())

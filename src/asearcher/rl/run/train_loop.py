@@ -67,7 +67,7 @@ class TrainLoop:
     def __init__(self, config: TrainConfig, parts: TrainComponents, run_dir: Path, progress: bool = True,
                  trainer: PolicyTrainer | None = None, sync: WeightSync | None = None) -> None:
         """`trainer` / `sync` replace the in-process Trainer on `parts.trainer_model` and the configured
-        WeightSync: the FSDP2 trainer under torchrun, a trainer in Ray actors (rl/dist/)."""
+        WeightSync: the FSDP2 trainer under torchrun, a trainer in Ray actors (rl/distributed/)."""
         self.config = config
         self.parts = parts
         self.run_dir = Path(run_dir)

@@ -6,7 +6,7 @@ Two reference transports:
   in-flight requests so they continue under the new weights).
 - `DiskWeightSync`: a safetensors file per version under a folder (written atomically); the engine
   reloads from the path. The same files are what a separate engine process (scale-out) would read.
-An NCCL broadcast (rl/dist/nccl_sync.py) implements the same Protocol.
+An NCCL broadcast (rl/distributed/nccl_sync.py) implements the same Protocol.
 
 What is sent is the trainer's `export_weights()` (rl/interfaces.WeightSource): a LoRA trainer exports
 merged full weights under the base model's names, so the engine never needs to know about adapters.

@@ -1,4 +1,4 @@
-"""Starting the FSDP2 trainer (rl/dist/fsdp_trainer.py): process-group set-up, whether a `TrainConfig`
+"""Starting the FSDP2 trainer (rl/distributed/fsdp_trainer.py): process-group set-up, whether a `TrainConfig`
 selects it, and torchrun runs where rank 0 drives the other ranks.
 
 Two ways ranks get their work:
@@ -22,8 +22,8 @@ import torch.distributed as dist
 
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.dist.config import FSDPConfig
-from asearcher.rl.dist.fsdp_trainer import FSDPTrainer
+from asearcher.rl.distributed.config import FSDPConfig
+from asearcher.rl.distributed.fsdp_trainer import FSDPTrainer
 from asearcher.rl.interfaces import PolicyTrainer, protocol_methods
 from asearcher.rl.run.components import build_components
 from asearcher.rl.run.train_loop import TrainLoop

@@ -1,5 +1,5 @@
 """A stand-in inference server that really receives weights over a torch.distributed group (gloo), for
-tests of rl/dist/nccl_sync.py. Run as a child process: `python fake_weight_server.py vllm|sglang PORT`.
+tests of rl/distributed/nccl_sync.py. Run as a child process: `python fake_weight_server.py vllm|sglang PORT`.
 
 Why a fake: vLLM and SGLang need CUDA GPUs to receive over NCCL and cannot run here. What is fake is
 only their HTTP layer and their model: the vLLM flavour calls our real worker extension

@@ -1,13 +1,13 @@
-"""What runs inside each Ray actor of a `cluster.backend=ray` run (rl/dist/ray_launcher.py places them).
+"""What runs inside each Ray actor of a `cluster.backend=ray` run (rl/distributed/ray_launcher.py places them).
 
     EngineWorker   x N   an InferenceEngine: in-process TransformersEngine (CPU), or a vLLM server on the
                          actor's GPUs driven through VLLMEngine from inside the actor
     TrainerWorker  x 1   the PPO Trainer (rl/train/trainer.py) and its model; publishes weights to the shared
                          folder (DiskWeightSync) and writes checkpoints
     FSDPTrainerWorker x N   instead, with several trainer workers: one rank of the FSDP2 trainer
-                         (rl/dist/fsdp_trainer.py) each; rank 0 publishes the gathered weights and checkpoints
+                         (rl/distributed/fsdp_trainer.py) each; rank 0 publishes the gathered weights and checkpoints
     RolloutWorker  x 1   RolloutExecutor + agents + tools + the orchestrator (TrainLoop), talking to the
-                         others through rl/dist/ray_clients.py
+                         others through rl/distributed/ray_clients.py
     RetrievalWorker 0/1  the retrieval HTTP server (retrieval/server.py) on the actor's node
 
 These are plain classes (no Ray import at module level); the launcher wraps them with `ray.remote`.
@@ -146,7 +146,7 @@ class TrainerWorker(_TrainerActor):
 
 
 class FSDPTrainerWorker(_TrainerActor):
-    """One rank of the FSDP2 trainer (rl/dist/fsdp_trainer.py), one GPU when the actor has one, else CPU (gloo).
+    """One rank of the FSDP2 trainer (rl/distributed/fsdp_trainer.py), one GPU when the actor has one, else CPU (gloo).
 
     The launcher starts N of them, asks rank 0 for a rendezvous address (`rendezvous`), then calls `join`
     on all of them at once (joining the group waits for every rank). After that each method is a
@@ -175,7 +175,7 @@ class FSDPTrainerWorker(_TrainerActor):
 
     def join(self, master_addr: str, master_port: int) -> int:
         """Join the process group (nccl on CUDA, gloo on CPU; fsdp.backend) and build this rank's shard."""
-        from asearcher.rl.dist.torchrun import build_fsdp_trainer
+        from asearcher.rl.distributed.torchrun import build_fsdp_trainer
         from asearcher.rl.run.train_loop import seed_everything
 
         # Ray sets CUDA_VISIBLE_DEVICES to this actor's one GPU: it is local device 0.
@@ -206,7 +206,7 @@ class RolloutWorker:
         """The RL phase of `atrain` (a TrainResult); cancelling this call checkpoints like Ctrl-C does locally."""
         from asearcher.engines.embedded import load_tokenizer
         from asearcher.engines.router import RoutedEngine
-        from asearcher.rl.dist.ray_clients import RayEngineClient, RemoteTrainer, TrainerDiskWeightSync
+        from asearcher.rl.distributed.ray_clients import RayEngineClient, RemoteTrainer, TrainerDiskWeightSync
         from asearcher.rl.run.components import build_rollout_parts
         from asearcher.rl.run.train_loop import TrainLoop
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from asearcher.rl.dist.fsdp_trainer import balance, merge_lora
+from asearcher.rl.distributed.fsdp_trainer import balance, merge_lora
 
 HERE = Path(__file__).resolve()
 
@@ -37,7 +37,7 @@ def test_balance_spreads_tokens_longest_first():
 
 def test_merge_lora_equals_peft_merge():
     peft = pytest.importorskip("peft")
-    from asearcher.rl.dist.fsdp_trainer import lora_scalings
+    from asearcher.rl.distributed.fsdp_trainer import lora_scalings
     from asearcher.rl.train.model import export_model_weights
 
     model = peft.get_peft_model(_model(), peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"],
@@ -55,7 +55,7 @@ def test_merge_lora_equals_peft_merge():
 def test_hf_export_reloads_sharded_and_tied(tmp_path, tied):
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
-    from asearcher.rl.dist.fsdp_trainer import write_hf_checkpoint
+    from asearcher.rl.distributed.fsdp_trainer import write_hf_checkpoint
 
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(Qwen2Config(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -120,10 +120,9 @@ def _max_diff(a: dict, b: dict) -> float:
 
 def _worker(out_dir: Path, device_kind: str) -> None:
     """Both ranks: FSDP runs; rank 0 also the single-process reference, and writes results.json."""
-    from asearcher.rl.dist.fsdp_trainer import FSDPConfig, FSDPTrainer
-    from asearcher.rl.dist.torchrun import RankZeroTrainer, follow, init_distributed
-    from asearcher.rl.train.model import LoraConfig, apply_lora
-    from asearcher.rl.train.model import export_model_weights
+    from asearcher.rl.distributed.fsdp_trainer import FSDPConfig, FSDPTrainer
+    from asearcher.rl.distributed.torchrun import RankZeroTrainer, follow, init_distributed
+    from asearcher.rl.train.model import LoraConfig, apply_lora, export_model_weights
     from asearcher.rl.train.trainer import Trainer, TrainerConfig
 
     gpu = device_kind == "cuda"

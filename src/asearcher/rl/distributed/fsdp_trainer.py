@@ -16,7 +16,7 @@ process group:
   - grad-norm clipping over the sharded gradients (`clip_grad_norm_` on DTensors), then AdamW.
 
 All methods here are collectives: every rank must call them, in the same order (the Ray launcher calls
-each trainer actor; under torchrun rl/dist/torchrun.py makes rank 0 drive the others).
+each trainer actor; under torchrun rl/distributed/torchrun.py makes rank 0 drive the others).
 """
 
 from __future__ import annotations
@@ -25,20 +25,25 @@ import dataclasses
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
-from asearcher.rl.dist.config import FSDPConfig
-from asearcher.rl.interfaces import Buffer, Checkpoint
 from asearcher.rl.algo.advantages import TrainSample
 from asearcher.rl.algo.logprobs import packed_logprobs
 from asearcher.rl.algo.packing import MicroBatch, PackedSequence, first_fit_decreasing, merge_prefixes, to_micro_batch
-from asearcher.rl.train.trainer import TrainerConfig, autocast_context, clip_gradients, count_normaliser, train_micro_batch
 from asearcher.rl.algo.version_stats import version_lag_stats
+from asearcher.rl.distributed.config import FSDPConfig
+from asearcher.rl.interfaces import Buffer, Checkpoint
+from asearcher.rl.train.trainer import (
+    TrainerConfig,
+    autocast_context,
+    clip_gradients,
+    count_normaliser,
+    train_micro_batch,
+)
 
 logger = logging.getLogger(__name__)
 

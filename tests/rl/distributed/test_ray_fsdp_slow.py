@@ -16,10 +16,10 @@ from ray_run_checks import ETA, TINY_RUN, assert_engines_serve_final_checkpoint 
 from safetensors.torch import load_file
 
 from asearcher.config import load_config
-from asearcher.rl.train.checkpoint import checkpoint_dirs
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.run.metrics import read_metrics
 from asearcher.rl.launch import atrain
+from asearcher.rl.run.metrics import read_metrics
+from asearcher.rl.train.checkpoint import checkpoint_dirs
 from engines.tiny_hf import tiny_hf_folder  # tests/ is on sys.path (its conftest.py)
 
 pytest.importorskip("ray")

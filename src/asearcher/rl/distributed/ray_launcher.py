@@ -9,8 +9,9 @@
       +-- RolloutWorker               executor + agents + tools + TrainLoop (the orchestrator)
 
 Ray only places and connects: the executor, trainer, staleness control and weight sync are the local
-mode's classes (rl/dist/ray_actors.py, rl/dist/ray_clients.py). The run folder must be visible at the same path
-to every actor (one machine, or a shared file system on a cluster): weights and checkpoints go through it.
+mode's classes (rl/distributed/ray_actors.py, rl/distributed/ray_clients.py). The run folder must be
+visible at the same path to every actor (one machine, or a shared file system on a cluster): weights and
+checkpoints go through it.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.dist.placement import RayPlan, make_plan
+from asearcher.rl.distributed.placement import RayPlan, make_plan
 
 logger = logging.getLogger(__name__)
 
@@ -99,8 +100,8 @@ async def _start_trainers(ray: Any, config: TrainConfig, plan: RayPlan, run_dir:
     here). One TrainerWorker, or with FSDP2 (several workers, or fsdp.mode=on) one FSDPTrainerWorker per rank:
     rank 0 picks the rendezvous (its node's address, a free port), then every rank joins the group and
     builds its shard at once (joining waits for all ranks)."""
-    from asearcher.rl.dist import ray_actors as A
-    from asearcher.rl.dist.torchrun import uses_fsdp
+    from asearcher.rl.distributed import ray_actors as A
+    from asearcher.rl.distributed.torchrun import uses_fsdp
 
     weights = str(run_dir / "weights")
     n = plan.trainer_workers
@@ -122,7 +123,7 @@ async def _start_trainers(ray: Any, config: TrainConfig, plan: RayPlan, run_dir:
 async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resume: bool, progress: bool,
                actors: list[Any], engines: list[Any]) -> Any:
     """Start the actors (appended to `actors` / `engines` as they are created, for `_close`), run, return."""
-    from asearcher.rl.dist import ray_actors as A
+    from asearcher.rl.distributed import ray_actors as A
 
     if plan.retrieval_cpus:
         if config.retriever == "web" or config.retriever.startswith(("http://", "https://")):
@@ -172,7 +173,7 @@ async def _close(ray: Any, actors: list[Any], engines: list[Any]) -> None:
 
 async def atrain_ray(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
     """Run the RL phase of `atrain` on Ray (the TrainResult of the rollout actor's TrainLoop)."""
-    from asearcher.rl.dist.torchrun import uses_fsdp
+    from asearcher.rl.distributed.torchrun import uses_fsdp
 
     plan = make_plan(config.cluster)
     uses_fsdp(config, plan.trainer_workers)  # fsdp.mode=off with several trainer workers: a UserError, before Ray

@@ -11,8 +11,8 @@ import pytest
 from asearcher.config import load_config
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.dist.config import Allocation, ClusterConfig, ParallelDims, parse_allocation
-from asearcher.rl.dist.placement import make_plan
+from asearcher.rl.distributed.config import Allocation, ClusterConfig, ParallelDims, parse_allocation
+from asearcher.rl.distributed.placement import make_plan
 
 
 def test_parse_allocation_reads_the_papers_notation():
@@ -113,6 +113,7 @@ async def test_ray_backend_without_ray_installed_names_the_extra(tmp_path, monke
 
 def test_local_mode_modules_do_not_import_ray():
     code = ("import sys; import asearcher.cli, asearcher.cli.train, asearcher.rl.launch, asearcher.rl.run.train_loop, "
-            "asearcher.rl.dist.ray_clients, asearcher.rl.dist.ray_actors, asearcher.rl.dist.ray_launcher, asearcher.rl.dist.placement; "
+            "asearcher.rl.distributed.ray_clients, asearcher.rl.distributed.ray_actors, "
+            "asearcher.rl.distributed.ray_launcher, asearcher.rl.distributed.placement; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

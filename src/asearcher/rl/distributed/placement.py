@@ -1,9 +1,9 @@
 """Declarative placement of a training run's processes (`cluster.*` keys) -> a checked `RayPlan`.
 
 No Ray import here: the plan is computed and validated before Ray starts (and in unit tests without
-Ray). `rl/dist/ray_launcher.py` turns it into actors.
+Ray). `rl/distributed/ray_launcher.py` turns it into actors.
 
-The allocation's syntax is in rl/dist/config.py. With no
+The allocation's syntax is in rl/distributed/config.py. With no
 allocation (CPU runs) the engines are in-process transformers engines, `cluster.engines` of them, and
 the trainer runs in `cluster.trainer_workers` actors (more than one: FSDP2 over gloo).
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from asearcher.errors import UserError
-from asearcher.rl.dist.config import ClusterConfig, Server, parse_allocation
+from asearcher.rl.distributed.config import ClusterConfig, Server, parse_allocation
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class RayPlan:
 def make_plan(cluster: ClusterConfig) -> RayPlan:
     """The actors of a `cluster.backend=ray` run, checked against what this launcher can run.
 
-    More than one trainer worker means the FSDP2 trainer (rl/dist/fsdp_trainer.py), one rank per actor: on CPU
+    More than one trainer worker means the FSDP2 trainer (rl/distributed/fsdp_trainer.py), one rank per actor: on CPU
     `cluster.trainer_workers` actors, on GPUs one actor per GPU of the allocation's training part.
     Raises UserError naming the key when the allocation does not fit the nodes, or asks for something
     not implemented (tensor / pipeline parallel training, SGLang servers launched by Ray).

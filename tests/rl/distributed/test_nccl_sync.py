@@ -25,7 +25,7 @@ from asearcher.engines.router import RoutedEngine, WeightUpdateError
 from asearcher.engines.sglang_engine import SGLangEngine
 from asearcher.engines.vllm_engine import VLLMEngine
 from asearcher.engines.weight_stream import ALIGN, TensorMeta, bucket_layout
-from asearcher.rl.dist.nccl_sync import NcclWeightSync, plan_chunks
+from asearcher.rl.distributed.nccl_sync import NcclWeightSync, plan_chunks
 from asearcher.rl.train.weight_sync import WeightsSnapshot
 
 HERE = Path(__file__).parent
