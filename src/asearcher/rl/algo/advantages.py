@@ -1,19 +1,26 @@
 """Advantages: scalar episode rewards -> per-token advantages on the tokens the policy sampled.
 
-Options (`AdvantageConfig`), for a group G of trajectories answering the same question with rewards r_i:
+Three stages (`AdvantageConfig`), in the order ASearcher's training runs them: its workflows subtract
+the group baseline and hand the result to AReaL's PPO actor as the "reward", which scales, shifts and
+clips it, then whitens the per-token advantages over the batch. For a group G of trajectories
+answering the same question with rewards r_i:
 
-    baseline="group_mean":  A_i = r_i - mean_G(r)
-    baseline="grpo":        A_i = (r_i - mean_G(r)) / (std_G(r) + eps)      (population std unless
-                                                                              std_unbiased)
-    baseline="none":        A_i = r_i
+  1. group baseline
+        baseline="group_mean":  b_i = r_i - mean_G(r)                      (ASearcher's base agent)
+        baseline="grpo":        b_i = (r_i - mean_G(r)) / (std_G(r) + eps)  (its reasoning agent;
+                                                                    population std unless std_unbiased)
+        baseline="none":        b_i = r_i
+  2. AReaL's reward scaling, bias and clipping:
+        A_i = clip((b_i + reward_bias) * reward_scaling, -reward_clip, +reward_clip)
+  3. A_i is broadcast to every loss-mask token of every one of its segments (0.0 on prompt /
+     tool-output tokens); with `token_norm=True` (AReaL's adv_norm at batch level) the per-token
+     advantages are whitened over all loss-mask tokens of the whole batch (N tokens in all):
+        a_t <- (a_t - mean_N(a)) / (std_N(a) + eps)                         (population std)
+     so that long trajectories weigh by their token count.
 
-Each trajectory's A_i is broadcast to every loss-mask token of every one of its segments (0.0 on
-prompt / tool-output tokens). Optionally (`token_norm=True`) the per-token advantages are then
-whitened over all loss-mask tokens of the whole batch (N tokens in all):
-
-    a_t <- (a_t - mean_N(a)) / (std_N(a) + eps)
-
-so that long trajectories weigh by their token count, as in token-level aggregation of the loss.
+The defaults (scaling 1, bias 0, clip 20) leave b_i unchanged for rewards in [0, 1] and groups of
+fewer than 400. With whitening on, scaling and bias cancel; only the clip can still bind (e.g. grpo
+with 16 samples: one success gives b = sqrt(15) = 3.87, and (3.87 - 0.5) * 10 is clipped to 20).
 """
 
 from __future__ import annotations
@@ -41,10 +48,20 @@ class AdvantageConfig:
     token_norm: bool = cfg(False, "Whiten per-token advantages over all loss-mask tokens of the batch.")
     eps: float = cfg(1e-6, "Added to standard deviations before dividing.")
     std_unbiased: bool = cfg(False, "Use the unbiased (n-1) group std for grpo instead of the population std.")
+    reward_scaling: float = cfg(1.0, "AReaL's reward_scaling: the baselined reward is multiplied by this (after the "
+                                "bias, before the clip).")
+    reward_bias: float = cfg(0.0, "AReaL's reward_bias: added to the baselined reward before scaling (the paper's "
+                             "recipes: -0.5 with scaling 10, i.e. (b - 0.5) x 10).")
+    reward_clip: float = cfg(20.0, "AReaL's reward_clip: the scaled reward is clipped to [-reward_clip, reward_clip].")
 
     def validate(self) -> None:
         if self.eps < 0:
             raise UserError(f"advantage.eps must be >= 0, got {self.eps}")
+        if self.reward_scaling <= 0:
+            raise UserError(f"advantage.reward_scaling must be > 0 (a negative one rewards failure), got "
+                            f"{self.reward_scaling}")
+        if self.reward_clip <= 0:
+            raise UserError(f"advantage.reward_clip must be > 0, got {self.reward_clip}")
 
 
 @dataclass(slots=True)
@@ -53,7 +70,8 @@ class TrainSample:
 
     Attributes:
         trajectory: the episode (its segments carry token ids, loss mask, logprobs, versions).
-        advantage: the trajectory's scalar advantage after the group baseline.
+        advantage: the trajectory's scalar advantage after the group baseline, scaling, bias and clip
+            (before token whitening).
         token_advantages: one list per segment, one value per token; 0.0 where loss_mask is 0.
         group: index of the trajectory's group in the batch.
     """
@@ -89,6 +107,13 @@ def group_advantages(rewards: Sequence[float], baseline: Baseline = "grpo", eps:
     raise ValueError(f"unknown advantage baseline {baseline!r}")
 
 
+def scale_and_clip(values: Sequence[float], scaling: float = 1.0, bias: float = 0.0,
+                   clip: float = 20.0) -> list[float]:
+    """AReaL's reward transform: `clip((v + bias) * scaling, -clip, clip)`.
+    `scale_and_clip([0.5, -0.5], 10.0, -0.5) == [0.0, -10.0]`."""
+    return [min(max((float(v) + bias) * scaling, -clip), clip) for v in values]
+
+
 def broadcast(traj: Trajectory, advantage: float) -> list[list[float]]:
     """Per-segment, per-token advantages: `advantage` on loss-mask tokens, 0.0 elsewhere."""
     return [[advantage if m else 0.0 for m in seg.loss_mask] for seg in traj.segments]
@@ -120,6 +145,7 @@ def compute_advantages(groups: Sequence[Sequence[Trajectory]], config: Advantage
                 raise ValueError(f"trajectory {t.qid!r} has no reward: drop it (DropReason.NO_REWARD) first")
             rewards.append(float(t.reward))
         advs = group_advantages(rewards, config.baseline, config.eps, config.std_unbiased)
+        advs = scale_and_clip(advs, config.reward_scaling, config.reward_bias, config.reward_clip)
         samples.extend(TrainSample(t, a, broadcast(t, a), gi) for t, a in zip(group, advs, strict=True))
     if config.token_norm:
         whiten_tokens(samples, config.eps)
