@@ -25,11 +25,33 @@ def test_paper_local_rag_recipes(name):
     assert (c.rollout.group_size, c.rollout.batch_questions, c.agent.max_turns) == (16, 128, 32)
     assert (c.trainer.lr, c.trainer.loss.eps_clip, c.rollout.max_staleness) == (5e-6, 0.4, 4)
     assert c.rollout.reward == "f1_format" and c.retriever.startswith("http://")
+    # ASearcher's base workflow and asearcher_local_16nodes.yaml (the recipe comments name each source)
+    assert c.data.train.endswith("ASearcher-Base-35k.jsonl")
+    assert (c.agent.max_new_tokens_per_turn, c.agent.max_context_tokens, c.trainer.max_tokens_per_mb) == (1024, 12000,
+                                                                                                          12000)
+    a = c.advantage
+    assert (a.baseline, a.reward_bias, a.reward_scaling, a.reward_clip, a.token_norm) == ("group_mean", -0.5, 10.0,
+                                                                                         20.0, True)
 
 
 def test_qwq_web_recipe():
     c = load_config(TrainConfig, RECIPES / "qwq-32b-web.yaml")
     assert (c.agent.kind, c.agent.max_turns, c.rollout.reward, c.retriever) == ("reasoning", 128, "judge", "web")
+    assert c.data.train.endswith("ASearcher-LRM-35k.jsonl")
+    assert (c.tools.topk, c.agent.max_new_tokens_per_turn, c.cluster.allocation) == (10, 30000, "sglang.d2p1t8+d32p1t1")
+    a = c.advantage
+    assert (a.baseline, a.reward_bias, a.reward_scaling, a.reward_clip, a.token_norm) == ("grpo", -0.5, 10.0, 20.0,
+                                                                                         True)
+
+
+def test_cpu_default_keeps_the_default_training_signal():
+    """The reward transform's defaults are the identity on its baselined rewards (grpo over groups of 4:
+    |b| <= sqrt(3) < reward_clip), so the cpu-default recipe trains as before the keys existed."""
+    c = load_config(TrainConfig, RECIPES / "cpu-default.yaml")
+    a = c.advantage
+    assert (a.baseline, a.token_norm, a.reward_bias, a.reward_scaling, a.reward_clip) == ("grpo", False, 0.0, 1.0,
+                                                                                         20.0)
+    assert c.rollout.group_size ** 0.5 < a.reward_clip
 
 
 def test_unknown_key_and_bad_values_fail_loudly():
