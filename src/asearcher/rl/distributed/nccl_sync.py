@@ -219,7 +219,8 @@ class NcclWeightSync:
             raise ValueError(f"servers of one weight group must share a wire format, got {sorted(wires)}")
         wire = wires.pop()
         assert self._source is not None  # aupdate checked it
-        tensors = list(self._source.export_weights().items())
+        # In a worker thread: a sharded trainer's export is a gather (a collective), seconds for a 7B model.
+        tensors = list((await asyncio.to_thread(self._source.export_weights)).items())
         version, start = self._version, time.perf_counter()
         try:
             index = -1

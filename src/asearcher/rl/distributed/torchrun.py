@@ -110,6 +110,8 @@ class RankZeroTrainer:
         return self.trainer.version
 
     def _call(self, name: str, *args: Any) -> Any:
+        # The arguments go to every rank as they are: the batch of `step` (which each rank needs), and the
+        # state and rollout buffer of `save_checkpoint` (which only rank 0 writes; about one batch's size).
         dist.broadcast_object_list([(name, args)], src=0)
         return getattr(self.trainer, name)(*args)
 
