@@ -44,11 +44,13 @@ class EngineWorker:
         setup_logging()
         if server == "transformers":
             from asearcher.engines.transformers_engine import TransformersEngine
+            from asearcher.rl.train.model import set_attention
 
             engine_config = config.engine
             if _has_gpu() and engine_config.device == "cpu":
                 engine_config = dataclasses.replace(engine_config, device="cuda")
             self.engine: Any = TransformersEngine.from_path(model_dir, engine_config)
+            set_attention(self.engine.model, engine_config.attn_implementation)  # as the local mode's engine
         elif server == "vllm":
             # engines/factory.py's engine.launch: a vLLM server on this actor's GPUs (Ray sets
             # CUDA_VISIBLE_DEVICES), owned and stopped by the engine. Its workers use multiprocessing, not Ray,
