@@ -51,11 +51,12 @@ def test_export_model_weights_are_views_under_the_model_names():
 def test_lora_adapters_are_seeded_and_leave_the_global_rng_alone():
     pytest.importorskip("peft")
     lora = LoraConfig(enabled=True, rank=4, alpha=8, target_modules=["q_proj", "v_proj"])
+    source = F.tiny_model(0)  # (seeds the global RNG itself: built first)
     torch.manual_seed(123)
     before = torch.rand(1)
     torch.manual_seed(123)
-    a = build_trainer_model(F.tiny_model(0), "float32", lora, seed=7)
+    a = build_trainer_model(source, "float32", lora, seed=7)
     assert torch.equal(torch.rand(1), before)  # the adapters' init did not consume the global stream
-    b = build_trainer_model(F.tiny_model(0), "float32", lora, seed=7)
+    b = build_trainer_model(source, "float32", lora, seed=7)
     for (k, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), k
