@@ -48,12 +48,12 @@ from asearcher.api.trajectory import Segment, StopReason, Trajectory
 from asearcher.engines.byte_tokenizer import ByteTokenizer
 from asearcher.engines.transformers_engine import TransformersEngine
 from asearcher.eval.datasets import QAItem
-from asearcher.rl.components import TrainComponents
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.data import TrainData
-from asearcher.rl.metrics import read_metrics
-from asearcher.rl.train_loop import TrainLoop
-from asearcher.rl.trainer import Trainer
+from asearcher.rl.rollout.data import TrainData
+from asearcher.rl.run.components import TrainComponents
+from asearcher.rl.run.metrics import read_metrics
+from asearcher.rl.run.train_loop import TrainLoop
+from asearcher.rl.train.trainer import Trainer
 
 logger = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from asearcher.engines.byte_tokenizer import ByteTokenizer
 from asearcher.engines.scripted import ScriptedEngine
 from asearcher.engines.transformers_engine import TransformersEngine
 from asearcher.eval.datasets import QAItem
-from asearcher.rl.components import TrainComponents
 from asearcher.rl.config import TrainConfig
-from asearcher.rl.data import TrainData
+from asearcher.rl.rollout.data import TrainData
+from asearcher.rl.run.components import TrainComponents
 
 
 def tiny_model(seed: int = 0) -> torch.nn.Module:

@@ -54,9 +54,9 @@ def resolve_recipe(spec: str | None) -> Path:
 
 def run(args: argparse.Namespace) -> int:
     from asearcher.errors import UserError
-    from asearcher.rl.checkpoint import latest_checkpoint
     from asearcher.rl.config import TrainConfig
-    from asearcher.rl.train_loop import atrain
+    from asearcher.rl.launch import atrain
+    from asearcher.rl.train.checkpoint import latest_checkpoint
 
     if args.resume:
         run_dir = Path(args.resume)

@@ -13,10 +13,10 @@ import json
 import logging
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asearcher.api.qa import QAItem  # the record moved to api/; still importable from here
 from asearcher.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -39,25 +39,6 @@ _SPLIT_FILES = [f"{split}.{ext}" for split in ("test", "dev", "validation") for 
 _QUESTION_KEYS = ("question", "Question", "query", "problem")
 _ID_KEYS = ("id", "qid", "_id", "task_id", "question_id")
 PARQUET_HINT = "pip install 'asearcher[parquet]' (pyarrow==26.0.1)"
-
-
-@dataclass(slots=True)
-class QAItem:
-    """One benchmark question.
-
-    Attributes:
-        id: question id, unique within its dataset (the row number when the file has none).
-        question: the question text.
-        golds: gold answer aliases, at least one, in file order, without duplicates.
-        source: dataset name (folder or file stem), used to group metrics.
-        metadata: remaining fields of the record (level, type, supporting facts, ...).
-    """
-
-    id: str
-    question: str
-    golds: list[str]
-    source: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 def _as_list(value: Any) -> list[str]:

@@ -13,51 +13,14 @@ from asearcher.agent.config import AgentConfig
 from asearcher.config import cfg
 from asearcher.engines.config import EngineConfig
 from asearcher.errors import UserError
-from asearcher.rl.advantages import AdvantageConfig
-from asearcher.rl.filtering import FilterConfig
-from asearcher.rl.fsdp_trainer import FSDPConfig
-from asearcher.rl.sft import SFTConfig
-from asearcher.rl.trainer import TrainerConfig
+from asearcher.rl.algo.advantages import AdvantageConfig
+from asearcher.rl.distributed.config import ClusterConfig, FSDPConfig, parse_allocation
+from asearcher.rl.rollout.config import RolloutConfig
+from asearcher.rl.rollout.filtering import FilterConfig
+from asearcher.rl.train.model import LoraConfig
+from asearcher.rl.train.sft import SFTConfig
+from asearcher.rl.train.trainer import TrainerConfig
 from asearcher.tools.config import ToolsConfig
-
-RewardKind = Literal["f1_format", "em", "judge"]
-OvertakenPolicy = Literal["wait", "drop"]
-
-
-@dataclass
-class RolloutConfig:
-    """The rollout executor: groups, batch size, staleness (AReaL's eta) and concurrency."""
-
-    group_size: int = cfg(4, "Trajectories per question (a GRPO group).")
-    batch_questions: int = cfg(4, "Questions (groups) per training step; batch = batch_questions * group_size.")
-    max_staleness: int = cfg(1, "eta: most policy versions a trained token may lag; 0 = synchronous RL.")
-    max_concurrent: int = cfg(16, "Most episodes in flight at once (also bounded by the staleness rule).")
-    overtaken: OvertakenPolicy = cfg(
-        "wait", "A group started eta versions ago and still running (overtaken by shorter, later groups): wait = "
-        "the trainer waits for it and trains it in this batch, so long episodes are never lost to staleness; "
-        "drop = train what has finished and drop it later as too_stale (the long tail is lost).")
-    reward: RewardKind = cfg("f1_format", "Reward: f1_format (answer F1 x format), em (exact match x format), judge.")
-    judge_url: str = cfg("", "reward=judge: OpenAI-compatible URL (or local model path) of the judge model.")
-    judge_model: str = cfg("", "reward=judge: model name sent to the judge server (and its cache key).")
-    seed: int = cfg(0, "Seed of the per-episode sampling seeds (derived from epoch, question and sample).")
-
-    def validate(self) -> None:
-        for name in ("group_size", "batch_questions", "max_concurrent"):
-            if getattr(self, name) < 1:
-                raise UserError(f"rollout.{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_staleness < 0:
-            raise UserError(f"rollout.max_staleness must be >= 0, got {self.max_staleness}")
-        if self.max_concurrent < self.group_size:
-            # Groups start whole; fewer slots than one group would never start anything.
-            raise UserError(f"rollout.max_concurrent ({self.max_concurrent}) must be >= rollout.group_size "
-                            f"({self.group_size})")
-        if self.reward == "judge" and not self.judge_url:
-            raise UserError("rollout.reward=judge needs rollout.judge_url")
-
-    @property
-    def batch_size(self) -> int:
-        """Trajectories per step (the StalenessController's batch size)."""
-        return self.batch_questions * self.group_size
 
 
 @dataclass
@@ -97,16 +60,6 @@ class HeldOutConfig:
 
 
 @dataclass
-class LoraConfig:
-    """Optional LoRA adapters on the trainer's model (needs the optional `peft` package)."""
-
-    enabled: bool = cfg(False, "Train LoRA adapters instead of all weights (the sync sends merged weights).")
-    rank: int = cfg(16, "LoRA rank.")
-    alpha: int = cfg(32, "LoRA alpha.")
-    target_modules: list[str] = cfg(["q_proj", "k_proj", "v_proj", "o_proj"], "Modules that get adapters.")
-
-
-@dataclass
 class CheckpointConfig:
     """Checkpoints for resuming (`asearcher train --resume RUN_DIR`)."""
 
@@ -117,62 +70,6 @@ class CheckpointConfig:
         if self.every_steps < 0 or self.keep_last < 1:
             raise UserError(f"checkpoint.every_steps must be >= 0 and checkpoint.keep_last >= 1, got "
                             f"{self.every_steps}, {self.keep_last}")
-
-
-@dataclass
-class ClusterConfig:
-    """Where the run's processes go: 'local' = everything in this process (the default, no Ray needed);
-    'ray' = engines, rollout executor and trainer as Ray actors placed from the keys below
-    (rl/placement.py, rl/ray_launcher.py, docs/scale-out.md); 'slurm' = start Ray inside the
-    allocation, then run with backend=ray and the head's address."""
-
-    backend: Literal["local", "slurm", "ray"] = cfg(
-        "local", "Launcher: local (this process, no Ray), ray (Ray actors; pip install asearcher[ray]) or slurm "
-        "(start Ray inside the allocation, then backend=ray with cluster.ray_address; see docs/scale-out.md).")
-    ray_address: str = cfg("", "backend=ray: the cluster to join ('auto' = the one `ray start` runs on this node, or "
-                           "the head's HOST:PORT); empty = start a private Ray on this machine for the run.")
-    n_nodes: int = cfg(1, "Nodes (checked against cluster.allocation).")
-    gpus_per_node: int = cfg(0, "GPUs per node (0 on CPU).")
-    allocation: str = cfg("", "GPU split AReaL style, '<server>.d<D>p<P>t<T>+d<D>p<P>t<T>': generation by D "
-                          "vllm/sglang servers of P x T GPUs (pipeline x tensor parallel), then D x P x T trainer "
-                          "GPUs, e.g. 'vllm.d6p1t1+d1p1t1'; empty = CPU actors (cluster.engines transformers "
-                          "engines).")
-    engines: int = cfg(1, "backend=ray without allocation: engine actors (in-process transformers engines), "
-                       "routed per trajectory.")
-    engine_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per engine actor (fractions allowed).")
-    trainer_workers: int = cfg(1, "backend=ray without allocation: trainer actors; more than 1 = the FSDP2 trainer "
-                               "sharded over them (gloo on CPU). With an allocation its training part sets this.")
-    trainer_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per trainer actor.")
-    rollout_cpus: float = cfg(1.0, "backend=ray: CPUs reserved for the rollout actor (executor, agents, tools, "
-                              "orchestrator).")
-    retrieval_server: bool = cfg(False, "backend=ray: serve the retriever (an index folder or the embedded BM25) "
-                                 "over HTTP from its own actor; the tools query it.")
-    retrieval_cpus: float = cfg(1.0, "backend=ray with retrieval_server: CPUs reserved for it.")
-    num_cpus: int = cfg(0, "Private Ray only (empty ray_address): logical CPUs it offers; 0 = max(os.cpu_count(), "
-                        "what the actors reserve).")
-    object_store_mb: int = cfg(500, "Private Ray only: object-store size in MB (Ray's default reserves ~30% of RAM "
-                               "as shared memory; trajectories and stats are small, weights go through disk).")
-
-    def validate(self) -> None:
-        if self.n_nodes < 1 or self.gpus_per_node < 0:
-            raise UserError(f"cluster.n_nodes must be >= 1 and cluster.gpus_per_node >= 0, got {self.n_nodes}, "
-                            f"{self.gpus_per_node}")
-        if self.engines < 1:
-            raise UserError(f"cluster.engines must be >= 1, got {self.engines}")
-        if self.trainer_workers < 1:
-            raise UserError(f"cluster.trainer_workers must be >= 1, got {self.trainer_workers}")
-        for name in ("engine_cpus", "trainer_cpus", "rollout_cpus", "retrieval_cpus"):
-            if getattr(self, name) < 0:
-                raise UserError(f"cluster.{name} must be >= 0, got {getattr(self, name)}")
-        if self.num_cpus < 0:
-            raise UserError(f"cluster.num_cpus must be >= 0, got {self.num_cpus}")
-        if self.object_store_mb < 100:
-            raise UserError(f"cluster.object_store_mb must be >= 100 (Ray's minimum is ~75 MB), got "
-                            f"{self.object_store_mb}")
-        if self.allocation:
-            from asearcher.rl.placement import parse_allocation
-
-            parse_allocation(self.allocation)  # syntax only; the GPU totals are checked when Ray is launched
 
 
 @dataclass
@@ -217,3 +114,22 @@ class TrainConfig:
         if self.agent.top_p < 1.0:
             raise UserError(f"agent.top_p={self.agent.top_p}: training needs top_p=1 (behaviour logprobs are "
                             "over the full vocabulary)")
+        self._check_engine_backend()
+
+    def _check_engine_backend(self) -> None:
+        """engine.backend names what generates, so a value the launcher would not use is refused, never
+        silently replaced: local runs and Ray runs without an allocation generate with in-process
+        transformers engines (the trainer's weights are copied into them); with cluster.allocation the
+        allocation's server does (engine.backend may repeat it)."""
+        backend, c = self.engine.backend, self.cluster
+        if c.backend != "local" and c.allocation:
+            server = parse_allocation(c.allocation).server
+            if backend not in ("transformers", server):
+                raise UserError(f"engine.backend={backend!r} but cluster.allocation={c.allocation!r} generates with "
+                                f"{server}: leave engine.backend unset or set it to {server}")
+        elif backend != "transformers":
+            where = ("local training (cluster.backend=local)" if c.backend == "local"
+                     else f"cluster.backend={c.backend} without cluster.allocation")
+            raise UserError(f"engine.backend={backend!r}: {where} generates with in-process transformers engines; set "
+                            "engine.backend=transformers, or generate with vLLM / SGLang servers through "
+                            "cluster.backend=ray and cluster.allocation (docs/scale-out.md)")

@@ -1,0 +1,135 @@
+"""Build the parts of a training run from a `TrainConfig`: models, engine, tools, data, reward, agents.
+
+Tests and other callers (the SFT warm start, benchmarks) build `TrainComponents` themselves (a tiny
+random model, a ByteTokenizer, a scripted agent) and hand them to `TrainLoop` unchanged.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from asearcher.api.agent import Agent
+from asearcher.api.engine import InferenceEngine
+from asearcher.api.qa import QAItem
+from asearcher.api.trajectory import Trajectory
+from asearcher.errors import UserError
+from asearcher.rl.config import TrainConfig
+from asearcher.rl.rollout.config import RolloutConfig
+from asearcher.rl.rollout.data import TrainData
+from asearcher.rl.rollout.executor import AgentFactory, RewardFn
+from asearcher.rl.train.model import build_trainer_model, set_attention, trainer_dtype
+
+logger = logging.getLogger(__name__)
+
+@dataclass
+class TrainComponents:
+    """Everything `TrainLoop` drives.
+
+    Attributes:
+        trainer_model: the model the in-process trainer updates (its own copy, never the engine's; None
+            where the trainer lives in other processes).
+        engine: the rollout engine (updatable: `aupdate_weights(state|path, version)`).
+        agent_factory: episode seed -> a fresh agent on `engine` (training episodes).
+        reward_fn: async trajectory -> reward (None = skip).
+        data: the training questions.
+        eval_items: held-out questions (None: no held-out evaluation).
+        eval_agent_factory: () -> a fresh agent for evaluation (same engine, evaluation sampling).
+        closers: async callables run at the end (tools, judge engine, engine).
+    """
+
+    trainer_model: Any | None
+    engine: InferenceEngine
+    agent_factory: AgentFactory
+    reward_fn: RewardFn
+    data: TrainData
+    eval_items: list[QAItem] | None = None
+    eval_agent_factory: Callable[[], Agent] | None = None
+    closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+
+def make_reward_fn(config: RolloutConfig, judge: Any = None) -> RewardFn:
+    """The configured reward as an async function of a trajectory (golds from `traj.gold`)."""
+    from asearcher.reward import ajudge_reward, em_reward, f1_format_reward
+
+    async def reward(traj: Trajectory) -> float | None:
+        if config.reward == "f1_format":
+            return f1_format_reward(traj, traj.gold)
+        if config.reward == "em":
+            return em_reward(traj, traj.gold)
+        return await ajudge_reward(judge, traj, traj.gold)
+
+    return reward
+
+
+def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[None]]]]:
+    if config.rollout.reward != "judge":
+        return None, []
+    from asearcher import paths
+    from asearcher.engines.config import EngineConfig
+    from asearcher.engines.factory import make_engine
+    from asearcher.reward.judge import LLMJudge
+
+    engine = make_engine(config.rollout.judge_url, config=EngineConfig(model=config.rollout.judge_model, mode="chat"))
+    judge = LLMJudge(engine, model=config.rollout.judge_model or config.rollout.judge_url,
+                     cache_path=paths.home() / "judge_cache.sqlite")
+    close = getattr(engine, "aclose", None)
+    return judge, [close] if callable(close) else []
+
+
+def build_components(config: TrainConfig, sharded: bool = False) -> TrainComponents:
+    """Load the model twice over (the engine's copy, and the trainer's from rl/train/model.py), tools, data,
+    reward and agent factories. `sharded`: the trainer model is for FSDP2 (float32 master weights on CPU)."""
+    from asearcher.engines.embedded import embedded_model_path, load_causal_lm
+    from asearcher.engines.transformers_engine import TransformersEngine
+
+    if config.cluster.backend != "local":
+        # atrain sends backend=ray to rl/distributed/ray_launcher.py, which builds these parts inside its actors.
+        raise UserError(f"build_components builds one process's parts; cluster.backend={config.cluster.backend!r} "
+                        "runs through atrain (asearcher train)")
+    path = config.model or str(embedded_model_path())
+    engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
+    set_attention(engine_model, config.engine.attn_implementation)
+    device = "cpu" if sharded else config.engine.device
+    # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
+    # engine under a float32 trainer loads the file again, so the master weights keep their precision.
+    same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, device, sharded)
+    trainer_model = build_trainer_model(engine_model if same else path, config.trainer_dtype, config.lora,
+                                        config.seed, device=device, sharded=sharded,
+                                        attn_implementation=config.engine.attn_implementation)
+    engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
+                                seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
+    parts = build_rollout_parts(config, engine, trainer_model)
+    parts.closers.append(engine.aclose)
+    return parts
+
+
+def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_model: Any = None) -> TrainComponents:
+    """Everything around a given engine: tools, data, reward, agent factories, held-out set (no model loading;
+    the Ray launcher's rollout actor calls this with an engine that talks to engine actors). The caller
+    closes `engine` itself."""
+    from asearcher.agent.factory import make_agent
+    from asearcher.rl.run.held_out import eval_setup
+    from asearcher.tools import aclose_tools
+    from asearcher.tools.factory import make_tools
+
+    tools = make_tools(config.retriever or None, config.tools)
+    data = TrainData.load(config.data.train, config.data.data_root, config.data.epochs, config.data.shuffle,
+                          config.data.seed, config.data.limit)
+    judge, closers = _make_judge(config)
+
+    def agent_factory(seed: int) -> Agent:
+        return make_agent(config.agent.kind, engine, tools, dataclasses.replace(config.agent, seed=seed))
+
+    eval_items, eval_factory = None, None
+    if config.eval.enabled:
+        eval_items, eval_factory = eval_setup(config, engine, tools)
+
+    async def close_tools() -> None:
+        await aclose_tools(tools)
+
+    return TrainComponents(trainer_model, engine, agent_factory, make_reward_fn(config.rollout, judge), data,
+                           eval_items, eval_factory, closers=[close_tools, *closers])
