@@ -23,7 +23,7 @@ async def test_five_turn_ids_equal_engine_inputs_plus_outputs_with_bpe(tools):
         "<think>Sure now.</think><search>Leonardo da Vinci birth</search>",
         "<think>Done.</think>\n<answer>Leonardo da Vinci</answer>",
     ], tokenizer=tok)
-    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8)).arun("Who painted the Mona Lisa?")
+    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8, read_pages=False)).arun("Who painted the Mona Lisa?")
     assert traj.answer == "Leonardo da Vinci" and len(traj.turns) == 5
     seg, last = traj.segments[0], engine.requests[-1]
     outputs = [tok.encode(t.output) for t in traj.turns]
