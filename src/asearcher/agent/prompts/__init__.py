@@ -180,10 +180,12 @@ class _BlockDumper(yaml.SafeDumper):
 
 
 def _str_presenter(dumper: yaml.SafeDumper, data: str) -> yaml.Node:
-    # Block style cannot hold trailing spaces on a line or tabs reliably: fall back to quoted then.
-    if "\n" in data and not any(line != line.rstrip(" \t") for line in data.split("\n")):
+    # Block style for long multi-line texts; it cannot hold trailing spaces or tabs on a line or
+    # leading blank lines reliably, and short frames ("\n</information>\n") read better quoted.
+    lines = data.split("\n")
+    if len(data) > 80 and len(lines) > 1 and lines[0] and all(line == line.rstrip(" \t") for line in lines):
         return dumper.represent_scalar("tag:yaml.org,2002:str", data, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", data)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style='"' if "\n" in data else None)
 
 
 _BlockDumper.add_representer(str, _str_presenter)
