@@ -128,6 +128,9 @@ class AgentConfig:
             raise UserError(f"agent.valid_inst_ratio: must be in [0, 1], got {self.valid_inst_ratio}")
         if self.temperature < 0:
             raise UserError(f"agent.temperature: must be >= 0, got {self.temperature}")
+        from asearcher.agent.prompts import select_prompt
+
+        select_prompt(self.kind, self.prompt, self.prompt_file)  # the prompt exists and suits this agent
 
     def turn_limit(self) -> int:
         """The effective max_turns for this config's agent kind."""

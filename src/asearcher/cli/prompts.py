@@ -27,7 +27,8 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
-        "prompts", help="list, show and import agent prompts", description=__doc__.split("\n", 1)[0].strip("`"),
+        "prompts", help="list, show and import agent prompts",
+        description="List and show the agents' prompts, and import ASearcher's from a checkout of its repository.",
         epilog=_EPILOG, formatter_class=ParagraphHelpFormatter,
     )
     sub = p.add_subparsers(dest="prompts_command", metavar="ACTION")
