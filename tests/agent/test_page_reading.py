@@ -136,3 +136,20 @@ async def test_unclosed_notes_are_closed_as_context_and_flagged(page_tools):
     seg = traj.segments[1]
     close_at = engine.tokenizer.decode(seg.token_ids).index("x" * 60 + "</think>") + 60
     assert seg.loss_mask[close_at : close_at + len("</think>")] == [0] * len("</think>")
+
+
+async def test_notes_ended_by_the_model_close_its_turn_once(page_tools):
+    # Chat turns: notes that end with the end-of-turn token close the reply; the next part opens a
+    # user turn without a second <|im_end|>, and the action turn after the last part opens a new reply.
+    engine = ScriptedEngine([f"<access>{URL}</access>", "N1<|im_end|>", "N2</think>", "N3<|im_end|>",
+                             "<answer>Leonardo</answer>"])
+    traj = await BaseAgent(engine, page_tools, AgentConfig(max_turns=8, chat_turns="on")).arun("Q?")
+    assert [t.action for t in traj.turns] == ["access", "read", "read", "read", "answer"]
+    assert [t.data["eos"] for t in traj.turns[1:4]] == [True, False, True]
+    second_part = engine.tokenizer.decode(engine.requests[2].input_ids)
+    assert "N1<|im_end|>\n<|im_start|>user\n<information>\nPage Mona Lisa" in second_part
+    answer_turn = engine.tokenizer.decode(engine.requests[4].input_ids)
+    assert answer_turn.endswith("N3<|im_end|>\n<|im_start|>user\nNext, write one action: <search>, <access> or "
+                                "<answer>.<|im_end|>\n<|im_start|>assistant\n")
+    assert traj.answer == "Leonardo" and not traj.turns[1].format_ok  # notes not closed by </think>
+    assert "<|im_end|><|im_end|>" not in answer_turn

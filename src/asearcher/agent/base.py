@@ -208,6 +208,8 @@ class BaseAgent:
                 text += self.chat.close_assistant(bool(turns[-1].data.get("eos")))
             if forced:
                 text += ("\n\n" if observed else "") + force_text
+            elif not observed:  # the model closed its reply with nothing to show: ask for the next action
+                text += self.prompt.text("next_instruction")
             text += self.chat.before_assistant
         text += "<answer>" if forced else opening
         if text:
@@ -247,13 +249,16 @@ class BaseAgent:
                 return  # the page's parts come in the next turns
             body, ok = tool_result.text, True
         turn.observation = body
-        self.append_observation(ctx, turn, body, *self.observation_frame(ok), self.config.max_observation_tokens)
+        head, tail = self.observation_frame(ok)
+        self.append_observation(ctx, turn, body, head, tail, self.config.max_observation_tokens, bool(turn.data["eos"]))
 
-    def append_observation(self, ctx: TokenContext, turn: Turn, body: str, head: str, tail: str, limit: int) -> None:
-        """Append head + body + tail as context (a user turn of its own with chat turns), the body cut
-        to fit `limit` tokens and the budget; sets turn.data observation_cut and context_end."""
+    def append_observation(self, ctx: TokenContext, turn: Turn, body: str, head: str, tail: str, limit: int,
+                           sampled_eos: bool) -> None:
+        """Append head + body + tail as context (a user turn of its own with chat turns, after the reply
+        that ended with the EOS when `sampled_eos`), the body cut to fit `limit` tokens and the budget;
+        sets turn.data observation_cut and context_end."""
         if self.chat is not None:
-            head = self.chat.close_assistant(bool(turn.data.get("eos"))) + head.lstrip("\n")
+            head = self.chat.close_assistant(sampled_eos) + head.lstrip("\n")
             tail = tail.rstrip("\n")
         budget = min(limit, ctx.remaining - self.config.force_answer_margin)
         cut = ctx.add_bounded(head, body, tail, budget)

@@ -76,7 +76,8 @@ class PageReading:
         tail = fill(p.text("read_tail") or p.text("obs_tail"), **where)
         opening = (agent.chat.before_assistant if agent.chat is not None else "") + p.text("notes_open")
         room = ctx.remaining - cfg.force_answer_margin - n_new - len(ctx.tokenizer.encode(opening))
-        agent.append_observation(ctx, turn, turn.observation, head, tail, max(0, room))
+        after_eos = bool(self.traj.turns[-1].data.get("eos"))  # how the reply before this part ended
+        agent.append_observation(ctx, turn, turn.observation, head, tail, max(0, room), after_eos)
         if turn.data["context_end"] == "dropped":
             return turn  # not even the frame fits: the next turn is the forced answer
         span = ctx.last_body

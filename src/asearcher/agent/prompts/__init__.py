@@ -31,6 +31,7 @@ FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "append": (
         ("user", "obs_head", "obs_tail", "force_instruction"),
         {"system": "", "invalid_tail": "", "reply_open": "", "read_head": "", "read_tail": "", "notes_open": "<think>\n",
+         "next_instruction": "Continue: write your next action.",
          "invalid_inst": "", "valid_inst": ""},
     ),
     "reasoning": (
