@@ -74,7 +74,8 @@ async def test_chunked_reading_and_invalid_turn_become_observations(tools):
     # naming every next action (none steered away from).
     last_context = engine.tokenizer.decode(engine.requests[-1].input_ids)
     assert "<information>\nEmpty query in <search>" in last_context
-    assert last_context.count("Next, write one action: <search>, <access> or <answer>.") == 3
+    assert last_context.count(PROMPT.text("obs_tail").strip()) == 3
+    assert all(f"<{a}>" in PROMPT.text("obs_tail") for a in ("search", "access", "answer"))
 
 
 async def test_unknown_url_and_two_actions_continue_the_episode(tools):
@@ -147,7 +148,7 @@ async def test_chat_turns_open_a_user_turn_per_observation(tools):
     assert text.count("<|im_start|>assistant\n") == 3 and text.count("<|im_end|>") == 5  # prompt's 1 + 2*2
     second = engine.tokenizer.decode(reqs[1].input_ids)
     assert "<search>Mona Lisa painter</search><|im_end|>\n<|im_start|>user\n<information>\n[1] Mona Lisa" in second
-    assert second.endswith("Next, write one action: <search>, <access> or <answer>.<|im_end|>\n<|im_start|>assistant\n")
+    assert second.endswith(PROMPT.text("obs_tail").strip() + "<|im_end|>\n<|im_start|>assistant\n")
     third = engine.tokenizer.decode(reqs[2].input_ids)
     assert "No action here.<|im_end|>\n<|im_start|>user\n<information>\nNo action found." in third
     assert third.endswith("</information><|im_end|>\n<|im_start|>assistant\n")

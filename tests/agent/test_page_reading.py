@@ -9,6 +9,7 @@ import pytest
 
 from asearcher.agent.base import BaseAgent
 from asearcher.agent.config import AgentConfig
+from asearcher.agent.prompts import select_prompt
 from asearcher.api import StopReason
 from asearcher.corpus.page_store import JsonlPageStore
 from asearcher.engines.scripted import ScriptedEngine
@@ -17,11 +18,14 @@ from asearcher.tools import AccessTool, LocalPages, PageReader
 URL = "https://example.org/wiki/Mona_Lisa"
 PARTS = [
     "PART-ONE The Mona Lisa is a half-length portrait painted by Leonardo da Vinci in Florence, "
-    "begun around 1503 and worked on for years afterwards.",
+    "begun around 1503 and worked on for years afterwards. It shows a woman seated before an imaginary "
+    "landscape, and is known for its sfumato and for the sitter's slight smile, much discussed since.",
     "PART-TWO It has hung in the Louvre in Paris since 1797, apart from wartime evacuations "
-    "and a few loans to museums abroad.",
+    "and a few loans to museums abroad. Today it sits behind bulletproof glass in the Salle des Etats, "
+    "where millions of visitors a year queue for a glimpse of it across a wooden barrier.",
     "PART-THREE In 1911 it was stolen by Vincenzo Peruggia, an Italian handyman, and it was "
-    "recovered two years later in Florence.",
+    "recovered two years later in Florence. The theft made the painting famous far beyond the art world, "
+    "and newspapers printed its picture for months while the frame hung empty.",
 ]
 NOTES = ["NOTE-A painter Leonardo.", "NOTE-B at the Louvre.", "NOTE-C stolen 1911."]
 REPLIES = [
@@ -34,10 +38,10 @@ REPLIES = [
 
 @pytest.fixture()
 def page_tools(tools, tmp_path):
-    """The conftest's search tool, and an access tool over one page of three ~150-char parts."""
+    """The conftest's search tool, and an access tool over one page of three ~300-char parts."""
     store = tmp_path / "page.jsonl"
     store.write_text(json.dumps({"url": URL, "title": "Mona Lisa", "text": "\n\n".join(PARTS)}) + "\n")
-    reader = PageReader(chunk_chars=200, max_chunks=10, stub_chars=20)
+    reader = PageReader(chunk_chars=400, max_chunks=10, stub_chars=20)
     return {"search": tools["search"], "access": AccessTool(LocalPages(JsonlPageStore(store)), reader)}
 
 
@@ -47,7 +51,7 @@ async def test_three_parts_give_three_notes_turns_each_seeing_its_whole_part(pag
     engine = ScriptedEngine([])
     engine.replies = versioned(engine, REPLIES)
     # max_observation_tokens far below a part: parts are bounded by the context budget only.
-    cfg = AgentConfig(max_turns=10, max_observation_tokens=100, chat_turns=chat_turns)
+    cfg = AgentConfig(max_turns=10, max_observation_tokens=250, chat_turns=chat_turns)
     traj = await BaseAgent(engine, page_tools, cfg).arun("Who painted the Mona Lisa?", qid="q")
     assert traj.answer == "Leonardo da Vinci" and traj.stop_reason == StopReason.ANSWERED
     assert [t.action for t in traj.turns] == ["search", "access", "read", "read", "read", "answer"]
@@ -149,7 +153,7 @@ async def test_notes_ended_by_the_model_close_its_turn_once(page_tools):
     second_part = engine.tokenizer.decode(engine.requests[2].input_ids)
     assert "N1<|im_end|>\n<|im_start|>user\n<information>\nPage Mona Lisa" in second_part
     answer_turn = engine.tokenizer.decode(engine.requests[4].input_ids)
-    assert answer_turn.endswith("N3<|im_end|>\n<|im_start|>user\nNext, write one action: <search>, <access> or "
-                                "<answer>.<|im_end|>\n<|im_start|>assistant\n")
+    next_instruction = select_prompt("base").text("next_instruction")
+    assert answer_turn.endswith(f"N3<|im_end|>\n<|im_start|>user\n{next_instruction}<|im_end|>\n<|im_start|>assistant\n")
     assert traj.answer == "Leonardo" and not traj.turns[1].format_ok  # notes not closed by </think>
     assert "<|im_end|><|im_end|>" not in answer_turn
