@@ -75,8 +75,11 @@ class Turn:
     Attributes:
         index: 0-based step number.
         output: raw text the model generated this step.
-        action: "search", "access", "answer", or "none" (no valid action; see `error`).
-        argument: the action's argument (query, URL, answer text), None for "none".
+        action: "search", "access", "answer", "none" (no valid action; see `error`), or "read":
+            the base agent's turn on one part of a page, where the model wrote notes on it
+            (`data["notes"]`; the part is in `observation`, its index in `data["chunk_index"]`).
+        argument: the action's argument (query, URL, answer text; the page's URL for "read"),
+            None for "none".
         observation: what was shown to the model after the action (None after "answer").
         format_ok: whether the output followed the agent's format (tags balanced, one action).
         error: why the turn was invalid ("" when valid); shown to the model as an observation.
