@@ -1,4 +1,5 @@
-"""Tiny real tools for agent tests: a BM25 index over four passages and a page store of three pages."""
+"""Tiny real tools for agent tests (a BM25 index over four passages and a page store of three pages),
+and scripted replies that bump the engine version."""
 
 from __future__ import annotations
 
@@ -36,3 +37,22 @@ def tools(tmp_path):
         "search": SearchTool(RetrieverSearch(retriever), topk=2),
         "access": AccessTool(LocalPages(JsonlPageStore(pages)), PageReader(chunk_chars=200, max_chunks=10)),
     }
+
+
+def _versioned(engine, replies):
+    """Replies that set engine.version = k before reply k is sampled (turn k is sampled by version k)."""
+
+    def make(k, text):
+        def reply(_request):
+            engine.version = k
+            return text
+
+        return reply
+
+    return [make(k, t) for k, t in enumerate(replies)]
+
+
+@pytest.fixture()
+def versioned():
+    """`versioned(engine, replies)`: scripted replies, reply k sampled by policy version k."""
+    return _versioned

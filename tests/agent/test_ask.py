@@ -20,7 +20,8 @@ async def test_ask_on_default_index_prints_a_live_trace(bm25_index_dir):
     engine = ScriptedEngine([
         "<think>Find the painter.</think>\n<search>Mona Lisa painting</search>",
         "<think>The results name Leonardo da Vinci.</think>\n<access>https://en.wikipedia.org/wiki/Mona_Lisa</access>",
-        "<think>The page confirms it.</think>\n<answer>Leonardo da Vinci</answer>",
+        "The page confirms it: Leonardo da Vinci.</think>",  # notes on the page's one part
+        "\n<answer>Leonardo da Vinci</answer>",
     ])
     out = io.StringIO()
     try:
@@ -35,7 +36,8 @@ async def test_ask_on_default_index_prints_a_live_trace(bm25_index_dir):
     assert "[1] search: Mona Lisa painting" in lines
     assert any(line.startswith("    hits: ") and "Mona Lisa" in line for line in lines)
     assert any(line.startswith("[2] access: https://en.wikipedia.org/wiki/Mona_Lisa (chunk 1/") for line in lines)
-    assert "[3] think: The page confirms it." in lines
+    assert any(line.startswith("[3] read: https://en.wikipedia.org/wiki/Mona_Lisa (part 1/") for line in lines)
+    assert "    notes: The page confirms it: Leonardo da Vinci." in lines
     assert "answer: Leonardo da Vinci" in lines
     # the JSON record round-trips
     assert Trajectory.from_json(traj.to_json()).turns[0].argument == "Mona Lisa painting"

@@ -4,27 +4,22 @@ ScriptedEngine's ByteTokenizer has a ChatML template, so `chat_turns=auto` means
 
 import pytest
 
-from asearcher.agent import prompts
 from asearcher.agent.base import BaseAgent
 from asearcher.agent.config import AgentConfig
+from asearcher.agent.prompts import select_prompt
 from asearcher.api import StopReason
 from asearcher.engines.scripted import ScriptedEngine
 from asearcher.errors import UserError
 
 URL = "https://en.wikipedia.org/wiki/Mona_Lisa"
+PROMPT = select_prompt("base")
+FORCE_INSTRUCTION = PROMPT.text("force_instruction")
+FORCE_ANSWER = f"\n\n{FORCE_INSTRUCTION}\n<answer>"
 
 
-def versioned(engine, replies):
-    """Replies that bump engine.version before each one is sampled (turn k is sampled by version k)."""
+def base_prompt(question):
+    return PROMPT.render("user", question=question, validity=PROMPT.validity(True))
 
-    def make(k, text):
-        def reply(_request):
-            engine.version = k
-            return text
-
-        return reply
-
-    return [make(k, t) for k, t in enumerate(replies)]
 
 
 REPLIES = [
@@ -36,10 +31,11 @@ REPLIES = [
 ]
 
 
-async def test_masks_versions_and_ids_over_five_turns(tools):
+async def test_masks_versions_and_ids_over_five_turns(tools, versioned):
     engine = ScriptedEngine([])
     engine.replies = versioned(engine, REPLIES)
-    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8)).arun("Who painted the Mona Lisa?", qid="q1")
+    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8, read_pages=False)).arun(
+        "Who painted the Mona Lisa?", qid="q1")
     assert traj.answer == "Leonardo da Vinci" and traj.stop_reason == StopReason.ANSWERED
     assert [t.action for t in traj.turns] == ["search", "access", "access", "none", "answer"]
     (seg,) = traj.segments
@@ -67,17 +63,19 @@ async def test_masks_versions_and_ids_over_five_turns(tools):
 
 async def test_chunked_reading_and_invalid_turn_become_observations(tools):
     engine = ScriptedEngine(REPLIES)
-    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8)).arun("Who painted the Mona Lisa?")
+    traj = await BaseAgent(engine, tools, AgentConfig(max_turns=8, read_pages=False)).arun("Who painted the Mona Lisa?")
     search, read1, read2, bad, _ = traj.turns
     assert search.data["hits"][0]["title"] == "Mona Lisa" and search.observation.startswith("[1] Mona Lisa")
     assert (read1.data["chunk_index"], read2.data["chunk_index"]) == (0, 1)
     assert "chunk 1 of" in read1.observation and "chunk 2 of" in read2.observation
     assert bad.action == "none" and not bad.format_ok and "Empty query" in bad.observation
     assert not traj.format_ok
-    # The model saw the error inside <information> on the next request, and the note-taking instruction after results.
+    # The model saw the error inside <information> on the next request, and after each result a tail
+    # naming every next action (none steered away from).
     last_context = engine.tokenizer.decode(engine.requests[-1].input_ids)
     assert "<information>\nEmpty query in <search>" in last_context
-    assert last_context.count("If the results answer the question, reply with <answer>") == 3
+    assert last_context.count(PROMPT.text("obs_tail").strip()) == 3
+    assert all(f"<{a}>" in PROMPT.text("obs_tail") for a in ("search", "access", "answer"))
 
 
 async def test_unknown_url_and_two_actions_continue_the_episode(tools):
@@ -98,7 +96,7 @@ async def test_forced_answer_on_the_last_turn_plain_text(tools):
     traj = await BaseAgent(engine, tools, AgentConfig(max_turns=2, chat_turns="off")).arun("Where is the Louvre?")
     assert traj.answer == "Paris" and traj.stop_reason == StopReason.ANSWERED
     assert traj.turns[-1].data["forced"] is True
-    forced_ids = engine.tokenizer.encode(prompts.FORCE_ANSWER)
+    forced_ids = engine.tokenizer.encode(FORCE_ANSWER)
     last_input = engine.requests[-1].input_ids
     assert last_input[-len(forced_ids):] == forced_ids
     seg = traj.segments[0]
@@ -114,13 +112,14 @@ async def test_turn_limit_without_answer(tools):
 @pytest.mark.parametrize("chat_turns", ["on", "off"])
 async def test_token_budget_cuts_observations_and_forces_the_answer(tools, chat_turns):
     def reply(request):
-        forced = engine.tokenizer.decode(request.input_ids).endswith(f"{prompts.FORCE_INSTRUCTION}{after}<answer>")
+        forced = engine.tokenizer.decode(request.input_ids).endswith(f"{FORCE_INSTRUCTION}{after}<answer>")
         return "Leonardo</answer>" if forced else f"<think>read on</think><access>{URL}</access>"
 
     after = "<|im_end|>\n<|im_start|>assistant\n" if chat_turns == "on" else "\n"
     engine = ScriptedEngine([reply], repeat_last=True)
-    prompt_len = len(engine.tokenizer.chat_ids([{"role": "user", "content": prompts.BASE_PROMPT.format(question="Q?")}]))
-    cfg = AgentConfig(max_turns=30, max_context_tokens=prompt_len + 500, force_answer_margin=150, chat_turns=chat_turns)
+    prompt_len = len(engine.tokenizer.chat_ids([{"role": "user", "content": base_prompt("Q?")}]))
+    cfg = AgentConfig(max_turns=30, max_context_tokens=prompt_len + 500, force_answer_margin=150, chat_turns=chat_turns,
+                      read_pages=False)
     traj = await BaseAgent(engine, tools, cfg).arun("Q?")
     seg = traj.segments[0]
     assert len(seg) <= cfg.max_context_tokens
@@ -149,7 +148,7 @@ async def test_chat_turns_open_a_user_turn_per_observation(tools):
     assert text.count("<|im_start|>assistant\n") == 3 and text.count("<|im_end|>") == 5  # prompt's 1 + 2*2
     second = engine.tokenizer.decode(reqs[1].input_ids)
     assert "<search>Mona Lisa painter</search><|im_end|>\n<|im_start|>user\n<information>\n[1] Mona Lisa" in second
-    assert second.endswith("reply with <search>a better query</search>.<|im_end|>\n<|im_start|>assistant\n")
+    assert second.endswith(PROMPT.text("obs_tail").strip() + "<|im_end|>\n<|im_start|>assistant\n")
     third = engine.tokenizer.decode(reqs[2].input_ids)
     assert "No action here.<|im_end|>\n<|im_start|>user\n<information>\nNo action found." in third
     assert third.endswith("</information><|im_end|>\n<|im_start|>assistant\n")
@@ -170,7 +169,7 @@ async def test_chat_turns_forced_answer_goes_in_the_user_turn(tools):
     assert traj.answer == "Paris" and traj.turns[-1].data["forced"]  # the first line: answers are short
     assert not traj.turns[-1].format_ok  # no </answer>
     last = engine.tokenizer.decode(engine.requests[-1].input_ids)
-    assert last.endswith(f"\n\n{prompts.FORCE_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n<answer>")
+    assert last.endswith(f"\n\n{FORCE_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n<answer>")
     assert last.count("<|im_start|>user\n") == 2
 
 
@@ -180,7 +179,7 @@ async def test_chat_turns_forced_on_the_first_turn_puts_the_instruction_in_the_q
     assert traj.answer == "Paris"
     (req,) = engine.requests
     assert engine.tokenizer.decode(req.input_ids).endswith(
-        f"Where is the Louvre?\n\n{prompts.FORCE_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n<answer>"
+        f"Where is the Louvre?\n\n{FORCE_INSTRUCTION}<|im_end|>\n<|im_start|>assistant\n<answer>"
     )
     assert traj.segments[0].token_ids == req.input_ids + engine.tokenizer.encode("Paris</answer>")
 
@@ -214,7 +213,7 @@ async def test_plain_text_context_for_a_tokenizer_without_chat_template(tools):
     assert traj.answer == "Paris"
     text = engine.tokenizer.decode(engine.requests[-1].input_ids)
     assert "<|im_start|>" not in text and "<|im_end|>" not in text
-    assert text.startswith(prompts.BASE_PROMPT.format(question="Where is the Louvre?"))
+    assert text.startswith(base_prompt("Where is the Louvre?"))
     assert "<search>Louvre</search>\n\n<information>\n" in text
     with pytest.raises(UserError, match="chat_turns=on"):
         BaseAgent(engine, tools, AgentConfig(chat_turns="on"))

@@ -61,3 +61,13 @@ def test_stub_names_page_chunk_and_first_words() -> None:
     assert stub.startswith("[page Test (https://en.wikipedia.org/wiki/Test), chunk 2/3 shown earlier: Paragraph")
     assert stub.endswith("…]") and len(stub) < 150
     assert "chunk 9" in reader.stub(page.url, 8)  # unknown chunk: still a placeholder, no error
+
+
+def test_chunk_by_index_under_either_url_spelling() -> None:
+    reader = PageReader(chunk_chars=1000, max_chunks=3)
+    page = _page(100)
+    reader.open("https://en.wikipedia.org/wiki/test", page)
+    chunks = reader.chunk_page(page)
+    assert reader.chunk("https://en.wikipedia.org/wiki/test", 1).text == chunks[1].text
+    assert reader.chunk(page.url, 2).index == 2
+    assert reader.chunk(page.url, 3) is None and reader.chunk("https://nowhere", 0) is None

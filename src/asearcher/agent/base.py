@@ -1,26 +1,31 @@
-"""ASearcher's agent for base/instruct models: one append-only token context per episode.
+"""ASearcher's agent for base/instruct models: an append-only token context per episode.
 
-The context is one `Segment`: the chat-rendered prompt (mask 0), then each generated output's exact
-ids (mask 1, with the engine's logprobs and versions), then each observation's ids (mask 0). Nothing
-is re-tokenised, so the ids the trainer sees are the ids the engine saw. After a tool result the
-observation names the next moves (answer from the results, or search again); any <think> notes the
-model writes are sampled tokens and are trained.
+The context is a `Segment`: the prompt (mask 0), then each generated output's exact ids (mask 1,
+with the engine's logprobs and versions), then each observation's ids (mask 0). Nothing is
+re-tokenised, so the ids the trainer sees are the ids the engine saw. Texts come from the selected
+prompt (`agent.prompt`, prompts/builtin.yaml): its `format` is "chat" (the opening rendered with the
+chat template) or "raw" (a completion prompt, as ASearcher trains base models); `reply_open` opens
+every reply (e.g. "<think>\\n", mask 0, parsed with the output).
 
-Budget: `max_context_tokens` bounds the whole context and `force_answer_margin` tokens are always
-kept free for a final answer. On the last turn, or when only the margin is left, the agent injects
-an instruction ending in "<answer>" (mask 0) and generates one final answer turn. An observation that
-would eat into the margin (typically a long page chunk) is cut token-wise, keeping its closing tag
-and instruction whole, and marked " [...]"; the access tool still advances to the next chunk, so the
-model can read on.
+Page reading (`read_pages`, on by default; reading.py has the details): an <access> shows the
+page's parts one per turn; in each such turn the model writes notes ending at </think> (mask 1),
+then the part is replaced by a short stub. The context after a replacement is a new prompt, so it
+starts a new `Segment` (earlier ids copied with mask 0: each sampled token is trained once, in the
+segment that holds exactly what the engine saw when it sampled it); the replaced span is recorded
+in the old segment's `shown_once`.
 
-Chat turns (`chat_turns`, on by default for tokenizers with a chat template): an instruct model ends
-its reply with its end-of-turn token, so each observation opens a proper new turn instead of being
-glued into the reply: the reply is closed (unless the model closed it), a user turn holds the
-observation, and a new assistant turn opens (`ChatFrame`, text taken from the model's own template;
-all mask 0). The forced-answer instruction then goes in that user turn and the new reply starts with
-"<answer>". With `chat_turns=off` everything is plain text inside one reply, as in Search-R1.
-`prefill_first_action` opens the first reply with "<search>" (mask 0), for models too small to start
-the format on their own; parsing sees the injected opening, `Turn.output` only the sampled text.
+Budget: `max_context_tokens` bounds the context and `force_answer_margin` tokens are always kept
+free for a final answer. On the last turn, or when only the margin is left, the agent injects the
+prompt's `force_instruction` and "<answer>" (mask 0) and generates one final answer turn. An
+observation that would eat into the margin is cut token-wise, keeping its frame whole, and marked
+" [...]".
+
+Chat turns (`chat_turns`, on by default for tokenizers with a chat template and chat prompts): each
+observation opens a proper new turn: the reply is closed (unless the model closed it), a user turn
+holds the observation, and a new assistant turn opens (`ChatFrame`; all mask 0). With
+`chat_turns=off` (or a raw prompt) everything is plain text inside one reply, as in ASearcher and
+Search-R1. `prefill_first_action` opens the first reply with "<search>" (mask 0), for models too
+small to start the format on their own.
 """
 
 from __future__ import annotations
@@ -30,18 +35,25 @@ import time
 import uuid
 from typing import Any
 
-from asearcher.agent import prompts
 from asearcher.agent.actions import arun_tool
 from asearcher.agent.chat_turns import ChatFrame
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
 from asearcher.agent.parsing import ACTIONS, parse_output
+from asearcher.agent.prompts import draw_valid_inst, select_prompt
+from asearcher.agent.reading import PageReading
 from asearcher.agent.trace import Trace
 from asearcher.api import GenRequest, GenResult, InferenceEngine, StopReason, Tool, Trajectory, Turn
 from asearcher.errors import UserError
 from asearcher.tools import episode_tools
 
 log = logging.getLogger(__name__)
+
+# Where the context ends after a turn (Turn.data["context_end"]):
+OBSERVATION = "observation"  # after an observation: the next reply must be opened
+REPLY = "reply"  # right after the model's reply (no observation appended: deferred page part, answer)
+NOTES = "notes"  # inside the reply, after page notes: the model goes on writing it
+DROPPED = "dropped"  # the observation did not fit the budget: the next turn is the forced answer
 
 
 class BaseAgent:
@@ -66,21 +78,28 @@ class BaseAgent:
         self.tools = tools
         self.config = config or AgentConfig(kind=self.name)  # type: ignore[arg-type]
         self.trace = trace or Trace()
+        self.prompt = select_prompt(self.name, self.config.prompt, self.config.prompt_file)
         self.stop = [f"</{a}>" for a in self.actions]
-        self.template = ChatFrame.from_tokenizer(engine.tokenizer)
+        raw = self.prompt.format == "raw"
+        self.template = None if raw else ChatFrame.from_tokenizer(engine.tokenizer)
         if self.config.chat_turns == "on" and self.template is None:
-            raise UserError("agent.chat_turns=on needs a tokenizer with a chat template; this one has none")
+            why = f"prompt {self.prompt.name!r} is raw text" if raw else "this tokenizer has no chat template"
+            raise UserError(f"agent.chat_turns=on needs a chat prompt and a tokenizer with a chat template; {why}")
         # The frame used between turns; None = plain-text context.
         self.chat = None if self.config.chat_turns == "off" else self.template
+        self.reads_pages = self.config.read_pages and "access" in self.actions
 
-    # Format hooks (SearchR1Agent overrides them).
-    def prompt_messages(self, question: str) -> list[dict[str, Any]]:
-        """The chat that opens the episode."""
-        return [{"role": "user", "content": prompts.BASE_PROMPT.format(question=question)}]
+    def prompt_messages(self, question: str, valid: bool = True) -> list[dict[str, Any]]:
+        """The chat that opens the episode (system message only when the prompt has one)."""
+        p = self.prompt
+        user = p.render("user", question=question, validity=p.validity(valid))
+        system = p.render("system", validity=p.validity(valid))
+        return ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": user}]
 
     def observation_frame(self, ok_result: bool) -> tuple[str, str]:
         """Head and tail around a tool's text (or around an invalid turn's error)."""
-        return prompts.OBS_HEAD, prompts.OBS_TAIL if ok_result else prompts.INVALID_TAIL
+        tail = self.prompt.text("obs_tail")
+        return self.prompt.text("obs_head"), (tail if ok_result else self.prompt.text("invalid_tail") or tail)
 
     async def arun(self, question: str, *, qid: str = "", gold: list[str] | None = None) -> Trajectory | None:
         """Run one episode; None when the engine aborted it."""
@@ -88,24 +107,34 @@ class BaseAgent:
         assert tok is not None
         traj = Trajectory(qid=qid, question=question, gold=list(gold or []), agent=self.name)
         traj.stop_reason = StopReason.TURN_LIMIT
+        traj.metadata["prompt"] = self.prompt.name
+        valid = traj.metadata["valid_inst"] = draw_valid_inst(cfg, qid)
         tools = episode_tools(self.tools)
-        ctx = TokenContext(tok, cfg.max_context_tokens)
-        ctx.add_prompt_ids(self._prompt_ids(question))
+        ctx = TokenContext(tok, cfg.context_limit())
+        ctx.add_prompt_ids(self._prompt_ids(question, valid))
         traj.segments.append(ctx.segment)
+        reading = PageReading(self, ctx, traj, tools)
         rid = f"{self.name}-{qid or 'q'}-{uuid.uuid4().hex[:8]}"
         self.trace.start(question, self.name)
         limit, forced = cfg.turn_limit(), False
         for index in range(limit):
-            dropped = bool(traj.turns) and traj.turns[-1].data.get("observation_cut") is None
-            if index == limit - 1 or ctx.remaining <= cfg.force_answer_margin or dropped:
+            last_end = traj.turns[-1].data.get("context_end") if traj.turns else None
+            if index == limit - 1 or ctx.remaining <= cfg.force_answer_margin or last_end == DROPPED:
                 forced = True
+                reading.drop()
                 if index == 0 and self.chat is not None:
                     # Nothing sampled yet: the instruction belongs in the question's own turn.
-                    ctx = TokenContext(tok, cfg.max_context_tokens)
-                    ctx.add_prompt_ids(self._prompt_ids(question, force=True))
-                    traj.segments[0] = ctx.segment
+                    ctx.restart(self._prompt_ids(question, valid, force=True))
+            elif reading.pending:
+                turn = await reading.aturn(index, rid)
+                if turn is None:
+                    return None
+                self._record(traj, turn)
+                if turn.action == "answer":
+                    break
+                continue
             opening = self._open_reply(ctx, traj.turns, forced)
-            max_new = min(cfg.max_new_tokens_per_turn, ctx.remaining - (0 if forced else cfg.force_answer_margin))
+            max_new = min(cfg.new_tokens_limit(), ctx.remaining - (0 if forced else cfg.force_answer_margin))
             if max_new < 1:
                 traj.stop_reason = StopReason.TOKEN_BUDGET
                 break
@@ -125,56 +154,67 @@ class BaseAgent:
             if forced:
                 self._forced_answer(turn, result)
             else:
-                await self._astep(turn, result, opening, tools, ctx)
-            traj.turns.append(turn)
-            self.trace.turn(turn)
-            if turn.action == "answer":
-                traj.answer, traj.stop_reason = turn.argument, StopReason.ANSWERED
-                break
-            if forced:
-                traj.stop_reason = StopReason.TURN_LIMIT if index == limit - 1 else StopReason.TOKEN_BUDGET
+                await self._astep(turn, result, opening, tools, ctx, reading)
+            self._record(traj, turn)
+            if turn.action == "answer" or forced:
+                if turn.action != "answer":
+                    traj.stop_reason = StopReason.TURN_LIMIT if index == limit - 1 else StopReason.TOKEN_BUDGET
                 break
         self.trace.end(traj)
         return traj
 
-    def _prompt_ids(self, question: str, force: bool = False) -> list[int]:
-        """The episode's opening ids: the chat rendered with its generation prompt (plain text for a
-        tokenizer without a chat template); `force` adds the forced-answer instruction to it."""
-        messages = self.prompt_messages(question)
+    def _record(self, traj: Trajectory, turn: Turn) -> None:
+        traj.turns.append(turn)
+        self.trace.turn(turn)
+        if turn.action == "answer":
+            traj.answer, traj.stop_reason = turn.argument, StopReason.ANSWERED
+
+    def _prompt_ids(self, question: str, valid: bool, force: bool = False) -> list[int]:
+        """The episode's opening ids: the chat rendered with its generation prompt (the plain text for
+        a raw prompt or a tokenizer without a chat template); `force` adds the forced-answer instruction."""
+        messages = self.prompt_messages(question, valid)
         if force:
             last = messages[-1]
-            messages[-1] = {**last, "content": f"{last['content']}\n\n{prompts.FORCE_INSTRUCTION}"}
+            messages[-1] = {**last, "content": f"{last['content']}\n\n{self.prompt.text('force_instruction')}"}
         tok = self.engine.tokenizer
         assert tok is not None
         if self.template is None:
-            return tok.encode("\n\n".join(str(m["content"]) for m in messages) + "\n\n")
+            sep = "" if self.prompt.format == "raw" else "\n\n"
+            return tok.encode("\n\n".join(str(m["content"]) for m in messages) + sep)
         return tok.chat_ids(messages, add_generation_prompt=True)
 
     def _open_reply(self, ctx: TokenContext, turns: list[Turn], forced: bool) -> str:
         """Append what precedes the next sampled reply (mask 0); returns the text of it that belongs to
-        the reply itself (an injected action opening, parsed with the output), "" when none.
+        the reply itself (parsed with the output), "" when none.
 
-        Plain text: the forced-answer instruction ending in "<answer>". Chat turns: the context ends
-        either in the open reply of the first turn, or in the user turn of the last observation, or
-        (an observation that did not fit) right after the last reply; close what is open, add the
-        instruction to the user turn when forced, then open the assistant turn."""
-        opening = "<search>" if not turns and self.config.prefill_first_action and not forced else ""
+        After page notes the model simply goes on. Otherwise: plain text gets the reply opening (or the
+        forced-answer instruction ending in "<answer>"); chat turns close what is open (the reply, unless
+        an observation's user turn is), add the instruction to the user turn when forced, then open the
+        assistant turn."""
+        last_end = turns[-1].data.get("context_end") if turns else None
+        if last_end == NOTES and not forced:
+            return ""
+        opening = self.prompt.text("reply_open")
+        if not turns and self.config.prefill_first_action:
+            opening += "<search>"
+        force_text = self.prompt.text("force_instruction")
         if self.chat is None:
-            ctx.add_text(prompts.FORCE_ANSWER if forced else opening)
-            return opening
+            ctx.add_text(f"\n\n{force_text}\n<answer>" if forced else opening)
+            return "" if forced else opening
         text = ""
         if turns:
-            last = turns[-1]
-            observed = last.data.get("observation_cut") is not None
+            observed = last_end == OBSERVATION
             if not observed:
-                text += self.chat.close_assistant(bool(last.data.get("eos")))
+                text += self.chat.close_assistant(bool(turns[-1].data.get("eos")))
             if forced:
-                text += ("\n\n" if observed else "") + prompts.FORCE_INSTRUCTION
+                text += ("\n\n" if observed else "") + force_text
+            elif not observed:  # the model closed its reply with nothing to show: ask for the next action
+                text += self.prompt.text("next_instruction")
             text += self.chat.before_assistant
         text += "<answer>" if forced else opening
         if text:
             ctx.add_text(text)
-        return opening
+        return "" if forced else opening
 
     def _ended_turn(self, result: GenResult) -> bool:
         """The model ended its reply itself: neither the token limit nor one of our stop strings."""
@@ -187,35 +227,43 @@ class BaseAgent:
         return text.removesuffix(eos) if eos else text
 
     async def _astep(self, turn: Turn, result: GenResult, opening: str, tools: dict[str, Tool],
-                     ctx: TokenContext) -> None:
+                     ctx: TokenContext, reading: PageReading) -> None:
         """Parse one output (after the injected `opening`, if any), run its tool, append the
-        observation (budget-bounded) to the context."""
+        observation (budget-bounded) to the context, or hand a page to `reading`."""
         output = opening + result.text
-        cfg = self.config
         parsed = parse_output(self._without_eos(output), self.actions, ended_turn=self._ended_turn(result))
         turn.action, turn.argument = parsed.action, parsed.argument
         turn.format_ok, turn.error = parsed.format_ok, parsed.error
         turn.data["thought"] = parsed.think
+        turn.data["context_end"] = REPLY
         if parsed.action == "answer":
-            turn.data["observation_cut"] = False
             return
         if parsed.action == "none":
             body, ok = parsed.error, False
         else:
             assert parsed.argument is not None
             tool_result, turn.tool_time_s = await arun_tool(tools, parsed.action, parsed.argument)
-            body, ok = tool_result.text, True
             turn.data.update(tool_result.data)
             turn.data["tool_ok"] = tool_result.ok
-        head, tail = self.observation_frame(ok)
-        if self.chat is not None:  # the observation is a user turn of its own
-            head = self.chat.close_assistant(bool(turn.data.get("eos"))) + head.lstrip("\n")
-            tail = tail.rstrip("\n")
-        budget = min(cfg.max_observation_tokens, ctx.remaining - cfg.force_answer_margin)
-        cut = ctx.add_bounded(head, body, tail, budget)
+            if parsed.action == "access" and self.reads_pages and reading.start(turn, tool_result):
+                return  # the page's parts come in the next turns
+            body, ok = tool_result.text, True
         turn.observation = body
-        # None: not even the frame fit; the next turn is then the forced answer.
+        head, tail = self.observation_frame(ok)
+        self.append_observation(ctx, turn, body, head, tail, self.config.max_observation_tokens, bool(turn.data["eos"]))
+
+    def append_observation(self, ctx: TokenContext, turn: Turn, body: str, head: str, tail: str, limit: int,
+                           sampled_eos: bool) -> None:
+        """Append head + body + tail as context (a user turn of its own with chat turns, after the reply
+        that ended with the EOS when `sampled_eos`), the body cut to fit `limit` tokens and the budget;
+        sets turn.data observation_cut and context_end."""
+        if self.chat is not None:
+            head = self.chat.close_assistant(sampled_eos) + head.lstrip("\n")
+            tail = tail.rstrip("\n")
+        budget = min(limit, ctx.remaining - self.config.force_answer_margin)
+        cut = ctx.add_bounded(head, body, tail, budget)
         turn.data["observation_cut"] = cut
+        turn.data["context_end"] = DROPPED if cut is None else OBSERVATION
 
     def _forced_answer(self, turn: Turn, result: GenResult) -> None:
         """Read the answer of the forced turn; the injected text already opened <answer>."""

@@ -16,16 +16,30 @@ import time
 import uuid
 from typing import Any
 
-from asearcher.agent import prompts
 from asearcher.agent.actions import arun_tool
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import sampling_kwargs
 from asearcher.agent.parsing import parse_output, strip_hidden_thinking
+from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.trace import Trace
 from asearcher.api import GenRequest, InferenceEngine, StopReason, Tool, Trajectory, Turn
 from asearcher.tools import episode_tools
 
 log = logging.getLogger(__name__)
+
+# The answer function: part of the tool-call contract, not prompt text.
+ANSWER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "answer",
+        "description": "Give the final answer and end the task.",
+        "parameters": {
+            "type": "object",
+            "properties": {"answer": {"type": "string", "description": "The short final answer."}},
+            "required": ["answer"],
+        },
+    },
+}
 
 
 def tool_schemas(tools: dict[str, Tool]) -> list[dict[str, Any]]:
@@ -34,7 +48,7 @@ def tool_schemas(tools: dict[str, Tool]) -> list[dict[str, Any]]:
         {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
         for t in tools.values()
     ]
-    return schemas + [prompts.FC_ANSWER_TOOL]
+    return schemas + [ANSWER_TOOL]
 
 
 def _arguments(call: dict[str, Any]) -> dict[str, Any] | str:
@@ -63,6 +77,7 @@ class FunctionCallingAgent:
         self.tools = tools
         self.config = config or AgentConfig(kind="fc")
         self.trace = trace or Trace()
+        self.prompt = select_prompt(self.name, self.config.prompt, self.config.prompt_file)
 
     async def arun(self, question: str, *, qid: str = "", gold: list[str] | None = None) -> Trajectory | None:
         """Run one episode; None when the engine aborted it."""
@@ -71,8 +86,9 @@ class FunctionCallingAgent:
         traj.stop_reason = StopReason.TURN_LIMIT
         tools = episode_tools(self.tools)
         schemas = tool_schemas(tools)
+        valid = traj.metadata["valid_inst"] = draw_valid_inst(cfg, qid)
         messages: list[dict[str, Any]] = [
-            {"role": "system", "content": prompts.FC_SYSTEM},
+            {"role": "system", "content": self.prompt.render("system", validity=self.prompt.validity(valid))},
             {"role": "user", "content": question},
         ]
         rid = f"{self.name}-{qid or 'q'}-{uuid.uuid4().hex[:8]}"
@@ -80,10 +96,10 @@ class FunctionCallingAgent:
         limit = cfg.turn_limit()
         for index in range(limit):
             if index == limit - 1:
-                messages.append({"role": "user", "content": prompts.FC_FORCE_ANSWER})
+                messages.append({"role": "user", "content": self.prompt.text("force_answer")})
             start = time.perf_counter()
             result = await self.engine.agenerate(GenRequest(
-                messages=list(messages), tools=schemas, max_new_tokens=cfg.max_new_tokens_per_turn, rid=rid,
+                messages=list(messages), tools=schemas, max_new_tokens=cfg.new_tokens_limit(), rid=rid,
                 **sampling_kwargs(cfg),
             ))
             if result.finish_reason == "abort":

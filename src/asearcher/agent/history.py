@@ -1,27 +1,37 @@
-"""The reasoning agent's compact history: what each step did, shown at the top of every fresh prompt.
+"""The reasoning agent's history: the record of its work shown in every fresh prompt, in ASearcher's
+shape (its QwQ checkpoints were trained on it).
 
-Entries keep the action, the hits' titles and URLs (so the model can access them later), page-chunk
-stubs instead of the chunks, and the model's own notes; hidden thinking is never stored. Each entry
-is cut to `entry_chars`, and the oldest entries are dropped first to keep the whole within
-`budget_chars` (the question and protocol live outside the history and are always shown).
+Entries are text blocks, concatenated in order:
+- an acting step: the model's thought and its action, "<think>thought</think>\\n\\n<search>query</search>"
+  (the visible thought it wrote, never its hidden reasoning);
+- a search's results, whole, inside <information> </information>;
+- a page part, as its stub only, inside <information> </information>;
+- a reading step's notes, "<think>notes</think>";
+- an observation for a refused answer or an invalid output, inside <information> </information>.
+The newest entries that fit `budget_chars` are shown (ASearcher keeps the last 25,000 characters);
+when the newest entry alone is longer, its last `budget_chars` characters are.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asearcher.agent import prompts
-
 
 def clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, marked with an ellipsis when cut."""
+    """`text` cut to `limit` characters (0 = no limit), marked with an ellipsis when cut."""
     text = text.strip()
-    return text if len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
+    return text if not limit or len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
+
+
+def information(text: str) -> str:
+    """A tool's text as a history block."""
+    return f"\n\n<information>\n{text.strip()}\n</information>\n\n"
 
 
 @dataclass(slots=True)
 class Entry:
-    """One history line: step number, kind ("search", "access", "rejected", "invalid") and text."""
+    """One history block: the step it belongs to, its kind ("act", "results", "page", "notes",
+    "observation") and its text."""
 
     step: int
     kind: str
@@ -29,29 +39,30 @@ class Entry:
 
 
 class History:
-    """Compact, budgeted record of an episode's steps."""
+    """Budgeted record of an episode's steps."""
 
-    def __init__(self, budget_chars: int, entry_chars: int) -> None:
+    def __init__(self, budget_chars: int, entry_chars: int = 0, empty: str = "") -> None:
         self.budget_chars = budget_chars
         self.entry_chars = entry_chars
+        self.empty = empty
         self.entries: list[Entry] = []
 
     def add(self, step: int, kind: str, text: str) -> None:
-        """Record a step (the text is clipped to the entry budget now)."""
-        self.entries.append(Entry(step, kind, clip(text, self.entry_chars)))
+        """Record a block (cut to `entry_chars` when that is set)."""
+        if self.entry_chars and len(text) > self.entry_chars:
+            text = clip(text, self.entry_chars)
+        self.entries.append(Entry(step, kind, text))
 
     def render(self) -> str:
-        """The newest entries that fit the budget, oldest first, with a note on what was dropped."""
-        lines: list[str] = []
+        """The newest blocks that fit the budget, oldest first ("" blocks: `empty`)."""
+        kept: list[str] = []
         used = 0
         for e in reversed(self.entries):
-            line = f"Step {e.step + 1} ({e.kind}): {e.text}"
-            if used + len(line) > self.budget_chars and lines:
+            if used + len(e.text) > self.budget_chars:
+                if not kept:  # the newest block alone is too long: keep its end
+                    kept.append(e.text[len(e.text) - self.budget_chars :])
                 break
-            lines.append(line)
-            used += len(line) + 1
-        dropped = len(self.entries) - len(lines)
-        if not lines:
-            return prompts.EMPTY_HISTORY
-        head = [f"({dropped} earlier step(s) omitted)"] if dropped else []
-        return "\n".join(head + lines[::-1])
+            kept.append(e.text)
+            used += len(e.text)
+        text = "".join(reversed(kept)).strip()
+        return text or self.empty

@@ -1,41 +1,60 @@
 """ASearcher's agent for large reasoning models (QwQ-style): a fresh prompt every step.
 
-Each step renders the question and protocol at the top, then a compact `History` (hit titles and
-URLs, stubs for page chunks already read, the model's notes; never its hidden thinking). Tool
-results are read by separate LLM calls: one prompt extracts what a page chunk says about the
-question, another what a result list says; only those notes enter the history. The answer phase
-opens after `min_actions_before_answer` successful tool calls (the test-time-scaling knob); an
-earlier answer is rejected with an observation. The last allowed step forces an answer.
+Each acting step renders the question, the date and the `History` (its thoughts and actions, search
+results, stubs of page parts, reading notes; never the hidden reasoning) into the prompt's `act`
+text; the model writes a thought in <thought> </thought> and one action. Every tool result is then
+read by a call of its own (`read_results` / `read_page`), whose notes go into the history.
 
-Every LLM call is its own `Segment` (prompt mask 0, sampled output mask 1): the prompts are rebuilt
-from scratch, so there is no shared token context to append to.
+Answer phase (ASearcher's force_turns): `act` offers only search and access; once the episode has
+made `min_actions_before_answer` model steps (acting and reading calls, as ASearcher counts its
+"act" records) or `answer_after_searches` searches, the prompt becomes `act_answer`, which offers
+answering too. An earlier answer is refused with an observation in the history. The last allowed
+step uses `answer_now`.
+
+Every LLM call is its own `Segment` (prompt mask 0, sampled output mask 1), and may generate up to
+the context left after its prompt (`AgentConfig.new_tokens_limit`; ASearcher: 31,000 minus the prompt).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from typing import Any
+from datetime import datetime, timezone
 
-from asearcher.agent import prompts
-from asearcher.agent.actions import arun_tool, hit_titles
+from asearcher.agent.actions import arun_tool
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import agenerate_chat, sampling_kwargs
-from asearcher.agent.history import History, clip
+from asearcher.agent.history import History, clip, information
 from asearcher.agent.parsing import ACTIONS, hidden_thinking, parse_output, strip_hidden_thinking
+from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.trace import Trace
 from asearcher.api import InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools import episode_tools
 
 log = logging.getLogger(__name__)
 
+# Room kept for a reading call's notes when its content is cut to fit (ASearcher reads only when the
+# prompt is at most 28,000 of its 31,000 tokens).
+READ_OUTPUT_RESERVE = 3000
+_THOUGHT = re.compile(r"<thought>(.*?)</thought>", re.DOTALL)
+_ACTION_TAGS = re.compile(r"<(search|access|answer)>.*?</\1>", re.DOTALL)
+
 
 class _Aborted(Exception):
     """The engine aborted a call: the episode is rejected."""
 
 
+def visible_thought(text: str) -> str:
+    """The thought a step wrote for the record: its last <thought> block, else its visible text
+    without action tags (hidden reasoning is never part of it)."""
+    visible = strip_hidden_thinking(text)
+    blocks = _THOUGHT.findall(visible)
+    return (blocks[-1] if blocks else _ACTION_TAGS.sub("", visible)).strip()
+
+
 class ReasoningAgent:
-    """Fresh-prompt agent with a compact history and a minimum-actions answer gate."""
+    """Fresh-prompt agent with ASearcher's history and answer phase."""
 
     name = "reasoning"
 
@@ -50,12 +69,15 @@ class ReasoningAgent:
         self.tools = tools
         self.config = config or AgentConfig(kind="reasoning")
         self.trace = trace or Trace()
+        self.prompt = select_prompt(self.name, self.config.prompt, self.config.prompt_file)
         self.stop = [f"</{a}>" for a in ACTIONS]
 
     async def arun(self, question: str, *, qid: str = "", gold: list[str] | None = None) -> Trajectory | None:
         """Run one episode; None when the engine aborted it."""
         traj = Trajectory(qid=qid, question=question, gold=list(gold or []), agent=self.name)
         traj.stop_reason = StopReason.TURN_LIMIT
+        traj.metadata["prompt"] = self.prompt.name
+        traj.metadata["valid_inst"] = draw_valid_inst(self.config, qid)
         try:
             await self._aloop(traj, episode_tools(self.tools), f"{self.name}-{qid or 'q'}-{uuid.uuid4().hex[:8]}")
         except _Aborted:
@@ -64,63 +86,74 @@ class ReasoningAgent:
         self.trace.end(traj)
         return traj
 
+    def answer_phase(self, steps: int, searches: int) -> bool:
+        """Whether answering is allowed after `steps` model steps and `searches` searches."""
+        cfg = self.config
+        return steps >= cfg.min_actions_before_answer or 0 < cfg.answer_after_searches <= searches
+
     async def _aloop(self, traj: Trajectory, tools: dict[str, Tool], rid: str) -> None:
         cfg = self.config
-        history = History(cfg.history_chars, cfg.history_entry_chars)
+        history = History(cfg.history_chars, cfg.history_entry_chars, self.prompt.text("empty_history"))
         self.trace.start(traj.question, self.name)
-        n_actions, limit = 0, cfg.turn_limit()
+        steps = searches = 0
+        limit = cfg.turn_limit()
         for index in range(limit):
             forced = index == limit - 1
-            text, n_tokens = await self._acall(traj, self._act_prompt(traj.question, history, n_actions, forced), rid, True)
+            open_ = forced or self.answer_phase(steps, searches)
+            key = "answer_now" if forced else "act_answer" if open_ else "act"
+            text, n_tokens = await self._acall(traj, self._render(key, traj, history), rid, True)
             parsed = parse_output(strip_hidden_thinking(text))
             turn = Turn(index=index, output=text, action=parsed.action, argument=parsed.argument,
                         format_ok=parsed.format_ok, error=parsed.error, gen_tokens=n_tokens)
-            turn.data["thought"] = clip(hidden_thinking(text), 300)
+            thought = visible_thought(text)
+            turn.data.update(thought=thought, hidden=clip(hidden_thinking(text), 300), phase=key)
             traj.turns.append(turn)
-            if parsed.action == "answer":
-                if forced or n_actions >= cfg.min_actions_before_answer:
-                    traj.answer, traj.stop_reason = parsed.argument, StopReason.ANSWERED
-                    self.trace.turn(turn)
-                    return
-                turn.error = prompts.REJECTED_ANSWER.format(
-                    answer=parsed.argument, required=cfg.min_actions_before_answer, done=n_actions
-                )
-                turn.observation = turn.error
-                history.add(index, "rejected answer", turn.error)
-            elif parsed.action == "none":
+            act = f"<think>{thought}</think>\n\n" + (f"<{parsed.action}>{parsed.argument}</{parsed.action}>"
+                                                     if parsed.action != "none" else "")
+            if parsed.action == "answer" and open_:
+                traj.answer, traj.stop_reason = parsed.argument, StopReason.ANSWERED
+                self.trace.turn(turn)
+                return
+            if parsed.action == "none":
                 turn.observation = parsed.error
-                history.add(index, "invalid output", parsed.error)
+                history.add(index, "act", act.strip())
+                history.add(index, "observation", information(parsed.error))
+            elif parsed.action == "answer":
+                turn.error = turn.observation = self.prompt.render(
+                    "rejected_answer", answer=parsed.argument, required=cfg.min_actions_before_answer,
+                    searches=cfg.answer_after_searches, done=steps, searched=searches)
+                history.add(index, "act", act)
+                history.add(index, "observation", information(turn.error))
+                steps += 1
             elif not forced:
                 assert parsed.argument is not None
+                steps += 1
+                history.add(index, "act", act)
                 result, turn.tool_time_s = await arun_tool(tools, parsed.action, parsed.argument)
+                searches += parsed.action == "search"
                 turn.observation = result.text
                 turn.data.update(result.data)
                 turn.data["tool_ok"] = result.ok
-                n_actions += int(result.ok)
                 notes = await self._aread(traj, history, parsed.action, parsed.argument, result, rid)
+                steps += bool(notes)
                 turn.data["notes"] = notes
-                history.add(index, parsed.action, self._entry(parsed.action, parsed.argument, result, notes))
+                self._record_result(history, index, parsed.action, result, notes)
             self.trace.turn(turn)
 
-    def _act_prompt(self, question: str, history: History, n_actions: int, forced: bool) -> str:
-        remaining = self.config.min_actions_before_answer - n_actions
-        if forced:
-            phase = prompts.PHASE_FORCE
-        elif remaining > 0:
-            phase = prompts.PHASE_EXPLORE.format(remaining=remaining)
-        else:
-            phase = prompts.PHASE_OPEN
-        return prompts.REASONING_ACT.format(
-            protocol=prompts.REASONING_PROTOCOL, question=question, n_actions=n_actions,
-            history=history.render(), phase=phase,
-        )
+    def _render(self, key: str, traj: Trajectory, history: History, **values: object) -> str:
+        p = self.prompt
+        date = self.config.current_date or datetime.now(timezone.utc).strftime("%Y.%m.%d")
+        return p.render(key, question=traj.question, history=history.render(), date=date,
+                        validity=p.validity(bool(traj.metadata.get("valid_inst", True))), **values)
 
     async def _acall(self, traj: Trajectory, prompt: str, rid: str, stop: bool) -> tuple[str, int]:
         """One LLM call on a fresh prompt; its segment is added to the trajectory."""
         cfg = self.config
+        system = self.prompt.render("system", validity="")
+        messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
         result, seg, _ = await agenerate_chat(
-            self.engine, [{"role": "user", "content": prompt}], max_new_tokens=cfg.max_new_tokens_per_turn,
-            stop=self.stop if stop else [], rid=rid, **sampling_kwargs(cfg),
+            self.engine, messages, cfg.new_tokens_limit, stop=self.stop if stop else [], rid=rid,
+            **sampling_kwargs(cfg),
         )
         if result.finish_reason == "abort":
             raise _Aborted
@@ -129,24 +162,24 @@ class ReasoningAgent:
         return result.text, len(result.output_ids)
 
     async def _aread(self, traj: Trajectory, history: History, action: str, arg: str, result: ToolResult, rid: str) -> str:
-        """The model's notes on a tool result (a failed call needs no reading: its text is the note)."""
+        """The model's notes on a tool result (a failed call needs no reading: its text is the record)."""
         if not result.ok:
             return ""
-        q, hist = traj.question, history.render()
         if action == "search":
-            frame = prompts.REASONING_READ_RESULTS.format(question=q, history=hist, query=arg, text="{text}")
+            frame = self._render("read_results", traj, history, query=arg, content="\0")
         else:
             part = f"{result.data.get('chunk_index', 0) + 1} of {result.data.get('num_chunks', '?')}"
-            frame = prompts.REASONING_READ_PAGE.format(question=q, history=hist, url=arg, chunk=part, text="{text}")
-        prompt = frame.replace("{text}", self._fit(frame, result.text))
+            frame = self._render("read_page", traj, history, url=arg, part=part, content="\0")
+        prompt = frame.replace("\0", self._fit(frame, result.text))
         text, _ = await self._acall(traj, prompt, rid, stop=False)
-        return clip(strip_hidden_thinking(text), self.config.history_entry_chars)
+        return visible_thought(text)
 
     def _fit(self, frame: str, text: str) -> str:
-        """Cut `text` so that frame + text + the output fit `max_context_tokens` (about 4 chars/token
-        without a tokenizer)."""
+        """Cut `text` so that frame + text leave room for the notes in the context (about 4 chars per
+        token without a tokenizer)."""
         cfg, tok = self.config, self.engine.tokenizer
-        room = cfg.max_context_tokens - cfg.max_new_tokens_per_turn - 32  # 32: chat-template tokens
+        reserve = cfg.max_new_tokens_per_turn or READ_OUTPUT_RESERVE
+        room = cfg.context_limit() - reserve - 32  # 32: chat-template tokens
         if tok is None:
             return clip(text, max(0, (room - len(frame) // 4) * 4))
         room -= len(tok.encode(frame))
@@ -154,13 +187,11 @@ class ReasoningAgent:
         return text if len(ids) <= room else tok.decode(ids[: max(0, room)]) + " [...]"
 
     @staticmethod
-    def _entry(action: str, arg: str, result: ToolResult, notes: str) -> str:
-        """History text of a tool step: what was done, where to find it again, and the notes."""
-        if not result.ok:
-            return f"{action} {arg!r} failed: {clip(result.text, 200)}"
-        if action == "search":
-            hits = result.data.get("hits") or []
-            where = "; ".join(f"{t} <{h.get('url', '')}>" for t, h in zip(hit_titles(result.data), hits, strict=False))
-            return f"searched {arg!r}. Results: {where or 'none'}. Notes: {notes}"
-        stub = result.data.get("stub") or f"[{arg}]"
-        return f"read {stub}. Notes: {notes}"
+    def _record_result(history: History, step: int, action: str, result: ToolResult, notes: str) -> None:
+        """History blocks of a tool step: the results (whole) or the page part's stub, then the notes."""
+        if not result.ok or action == "search":
+            history.add(step, "results", information(result.text))
+        else:
+            history.add(step, "page", information(str(result.data.get("stub") or result.text[:100] + "...")))
+        if notes:
+            history.add(step, "notes", f"<think>{notes}</think>")

@@ -60,6 +60,9 @@ class TracePrinter(Trace):
             of = turn.data.get("num_chunks")
             where = f" (chunk {chunk + 1}{f'/{of}' if of else ''})" if isinstance(chunk, int) else ""
             self._print(f"{n} access: {turn.argument}{where}")
+        elif turn.action == "read":
+            chunk, of = turn.data.get("chunk_index", 0), turn.data.get("num_chunks", "?")
+            self._print(f"{n} read: {turn.argument} (part {chunk + 1}/{of})")
         elif turn.action == "answer" and turn.error:
             self._print(f"{n} answer (rejected): {turn.argument}")
         if turn.error and turn.action == "none":

@@ -22,8 +22,9 @@ class StopReason(str, Enum):
 class Segment:
     """One token sequence as the trainer sees it.
 
-    The append-only (base-model) agent produces one segment per episode; the reasoning agent
-    builds a fresh prompt every step and so produces one segment per LLM call.
+    The append-only (base-model) agent produces one segment per episode, plus one more each time
+    it replaces a page part shown once by its stub; the reasoning agent builds a fresh prompt every
+    step and so produces one segment per LLM call.
 
     Attributes:
         token_ids: prompt followed by everything appended after it (sampled text, tool output,
@@ -31,12 +32,17 @@ class Segment:
         loss_mask: 1 for tokens sampled by the policy, 0 for prompt, tool output and injected text.
         logprobs: behaviour log-probability of each token; 0.0 where loss_mask is 0.
         versions: policy version that sampled each token; -1 where loss_mask is 0.
+        shown_once: [start, end) spans of tokens shown to the engine in this segment only: later
+            context replaced them (the base agent's page parts, by a stub), so the episode goes on
+            in a new segment that starts with the same ids up to `start`. Every sampled token has
+            loss_mask 1 in exactly one segment; copied tokens are context (mask 0) in the next.
     """
 
     token_ids: list[int] = field(default_factory=list)
     loss_mask: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     versions: list[int] = field(default_factory=list)
+    shown_once: list[list[int]] = field(default_factory=list)
 
     def append_context(self, ids: list[int]) -> None:
         """Append tokens the policy did not sample (prompt, observation, injected text)."""
@@ -69,8 +75,11 @@ class Turn:
     Attributes:
         index: 0-based step number.
         output: raw text the model generated this step.
-        action: "search", "access", "answer", or "none" (no valid action; see `error`).
-        argument: the action's argument (query, URL, answer text), None for "none".
+        action: "search", "access", "answer", "none" (no valid action; see `error`), or "read":
+            the base agent's turn on one part of a page, where the model wrote notes on it
+            (`data["notes"]`; the part is in `observation`, its index in `data["chunk_index"]`).
+        argument: the action's argument (query, URL, answer text; the page's URL for "read"),
+            None for "none".
         observation: what was shown to the model after the action (None after "answer").
         format_ok: whether the output followed the agent's format (tags balanced, one action).
         error: why the turn was invalid ("" when valid); shown to the model as an observation.

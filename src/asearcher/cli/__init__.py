@@ -15,7 +15,7 @@ from asearcher.errors import UserError
 from asearcher.log import setup_logging
 
 # Order is the order shown in `asearcher --help`, which follows the data flow.
-SUBCOMMANDS = ["corpus", "index", "serve", "ask", "eval", "synth", "train", "ui"]
+SUBCOMMANDS = ["corpus", "index", "serve", "ask", "prompts", "eval", "synth", "train", "ui"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -149,6 +149,11 @@ class PageReader:
         key = self._key(url)
         return self._next[key], len(self._chunks[key])
 
+    def chunk(self, url: str, chunk_index: int) -> Chunk | None:
+        """Chunk `chunk_index` of an opened page (None when the page or the chunk is unknown)."""
+        chunks = self._chunks.get(self._key(url))
+        return chunks[chunk_index] if chunks and 0 <= chunk_index < len(chunks) else None
+
     def stub(self, url: str, chunk_index: int) -> str:
         """A short placeholder for a chunk shown earlier, kept in later context instead of it."""
         chunks = self._chunks.get(self._key(url))

@@ -1,0 +1,118 @@
+"""ASearcher's page reading for the append-only agent: each part of a page is shown once, in a turn
+whose only job is the model's notes on it; later context keeps a stub of the part and the notes.
+
+    turn k (action "access"):  ...<access>URL</access>             the access tool gives part 1
+    turn k+1 (action "read"):  <read_head> part 1 <read_tail><notes_open> notes</think>
+                               then part 1 is replaced by its stub: a new Segment continues
+    turn k+2 (action "read"):  the same for part 2 (the agent asks the access tool for it) ...
+    next turn:                 the model goes on after its last notes with its next action
+
+Parts come from the access tool (tools.chunk_chars each, at most tools.max_chunks per page:
+ASearcher's 25,000 and 10). A part is bounded only by the context budget, less room for the notes
+and the answer margin, not by max_observation_tokens: it leaves the context right after. The notes
+(stopped at </think>) are sampled tokens, trained with loss mask 1 in the segment where the part
+was whole, and stay (as context) in every later segment. An <answer> written inside the notes ends
+the episode, as in ASearcher; other actions there are not run.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from asearcher.agent.actions import arun_tool
+from asearcher.agent.context import TokenContext, sampling_kwargs
+from asearcher.agent.parsing import parse_output
+from asearcher.agent.prompts import fill
+from asearcher.api import GenRequest, Tool, ToolResult, Trajectory, Turn
+from asearcher.tools.page_reader import PageReader
+
+if TYPE_CHECKING:
+    from asearcher.agent.base import BaseAgent
+
+NOTES_STOP = "</think>"
+
+
+class PageReading:
+    """One episode's reading state: the next part of the page being read, if any."""
+
+    def __init__(self, agent: BaseAgent, ctx: TokenContext, traj: Trajectory, tools: dict[str, Tool]) -> None:
+        self.agent, self.ctx, self.traj, self.tools = agent, ctx, traj, tools
+        self.pending: ToolResult | None = None
+        self.url = ""
+
+    def start(self, turn: Turn, result: ToolResult) -> bool:
+        """Take the result of an <access>: True when it is a page part (it is then shown in the next
+        turn and nothing is appended now); False for anything else (an error, a page already read)."""
+        if not result.ok or "chunk_index" not in result.data:
+            return False
+        self.pending, self.url = result, turn.argument or ""
+        return True
+
+    def drop(self) -> None:
+        """Stop reading (the episode must answer now)."""
+        self.pending = None
+
+    def _part_text(self, result: ToolResult) -> str:
+        """The part's own text, without the access tool's header (which tells to access again)."""
+        reader = getattr(self.tools.get("access"), "reader", None)
+        chunk = reader.chunk(self.url, result.data["chunk_index"]) if isinstance(reader, PageReader) else None
+        return chunk.text if chunk is not None else result.text
+
+    async def aturn(self, index: int, rid: str) -> Turn | None:
+        """Show the pending part, sample the notes, replace the part by its stub, fetch the next part.
+        None when the engine aborted the call."""
+        agent, ctx, cfg = self.agent, self.ctx, self.agent.config
+        result, self.pending = self.pending, None
+        assert result is not None
+        data = result.data
+        where = {"part": data["chunk_index"] + 1, "parts": data.get("num_chunks", "?"),
+                 "title": data.get("title") or "(untitled)", "url": data.get("page_url") or self.url}
+        turn = Turn(index=index, output="", action="read", argument=self.url)
+        turn.observation = self._part_text(result)
+        turn.data.update({k: data[k] for k in ("url", "page_url", "title", "chunk_index", "num_chunks", "stub") if k in data})
+        p, n_new = agent.prompt, cfg.new_tokens_limit()
+        head = fill(p.text("read_head") or p.text("obs_head"), **where)
+        tail = fill(p.text("read_tail") or p.text("obs_tail"), **where)
+        opening = (agent.chat.before_assistant if agent.chat is not None else "") + p.text("notes_open")
+        room = ctx.remaining - cfg.force_answer_margin - n_new - len(ctx.tokenizer.encode(opening))
+        after_eos = bool(self.traj.turns[-1].data.get("eos"))  # how the reply before this part ended
+        agent.append_observation(ctx, turn, turn.observation, head, tail, max(0, room), after_eos)
+        if turn.data["context_end"] == "dropped":
+            return turn  # not even the frame fits: the next turn is the forced answer
+        span = ctx.last_body
+        ctx.add_text(opening)
+        start = time.perf_counter()
+        gen = await agent.engine.agenerate(GenRequest(
+            input_ids=ctx.ids, max_new_tokens=max(1, min(n_new, ctx.remaining - cfg.force_answer_margin)),
+            stop=[NOTES_STOP], rid=rid, **sampling_kwargs(cfg),
+        ))
+        if gen.finish_reason == "abort":
+            return None
+        ctx.add_sampled(gen, agent.engine.version)
+        turn.gen_time_s, turn.gen_tokens = time.perf_counter() - start, len(gen.output_ids)
+        self._read_notes(turn, gen.text, bool(gen.output_ids) and gen.output_ids[-1] == ctx.tokenizer.eos_token_id)
+        stub = str(data.get("stub") or f"[part {where['part']} of {where['url']} shown earlier]")
+        self.traj.segments.append(ctx.replace(span, ctx.tokenizer.encode(stub)))
+        if turn.action != "answer" and not data.get("finished"):
+            nxt, spent = await arun_tool(self.tools, "access", self.url)
+            turn.tool_time_s = spent
+            if nxt.ok and "chunk_index" in nxt.data:
+                self.pending = nxt
+        return turn
+
+    def _read_notes(self, turn: Turn, text: str, eos: bool) -> None:
+        """Record the notes; close an unclosed note (mask 0) so the context stays well formed."""
+        agent = self.agent
+        turn.output = text
+        notes = agent._without_eos(text)
+        turn.data["eos"] = eos
+        turn.data["notes"] = notes.removesuffix(NOTES_STOP).strip()
+        turn.data["context_end"] = "reply" if eos else "notes"  # after EOS the model closed its reply
+        if not notes.endswith(NOTES_STOP):
+            turn.format_ok, turn.error = False, f"The notes on this part were not closed by {NOTES_STOP}."
+            if not eos:
+                self.ctx.add_text(NOTES_STOP)
+        parsed = parse_output(agent.prompt.text("notes_open") + notes, agent.actions)
+        if parsed.action == "answer":
+            turn.action, turn.argument = "answer", parsed.argument
