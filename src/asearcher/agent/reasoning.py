@@ -24,7 +24,7 @@ from asearcher.agent.context import agenerate_chat, sampling_kwargs
 from asearcher.agent.history import History, clip
 from asearcher.agent.parsing import ACTIONS, hidden_thinking, parse_output, strip_hidden_thinking
 from asearcher.agent.trace import Trace
-from asearcher.api import InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
+from asearcher.api import ContextLimitError, InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools import episode_tools
 
 log = logging.getLogger(__name__)
@@ -61,6 +61,8 @@ class ReasoningAgent:
         except _Aborted:
             log.info("episode %r aborted by the engine", qid)
             return None
+        except ContextLimitError as e:  # the engine's window is smaller than our budget: end, keep the turns
+            traj.stop_reason, traj.metadata["error"] = StopReason.CONTEXT_LIMIT, str(e)
         self.trace.end(traj)
         return traj
 

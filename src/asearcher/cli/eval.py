@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
@@ -13,6 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from asearcher.agent.ask import EMBEDDED_DEFAULTS
     from asearcher.agent.factory import KINDS
     from asearcher.eval.config import EvalConfig
 
@@ -20,7 +22,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "eval",
         help="evaluate an agent on a QA dataset (EM, F1, cover-EM, judge; avg@k, pass@k)",
         description="Evaluate an agent on a QA dataset. Rerunning the same command resumes an interrupted run.",
-        epilog=help_epilog(EvalConfig),
+        epilog=help_epilog(EvalConfig) + "\n\nWithout --model (the embedded 135M model) these defaults apply first:\n"
+        + " ".join(f"{k}={v}" for k, v in EMBEDDED_DEFAULTS.items()) + ".",
         formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("--data", default=None, help="dataset file/folder or benchmark name (nq, hotpotqa, 2wiki, "
@@ -49,7 +52,11 @@ def run(args: argparse.Namespace) -> int:
 
     if args.k < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise UserError(f"--k, --concurrency and --limit must be >= 1 (got {args.k}, {args.concurrency}, {args.limit})")
-    config = config_from_args(EvalConfig, args)
+    from asearcher.agent.ask import embedded_defaults
+
+    # The embedded 135M model gets the settings it can follow and that fit its llama.cpp slots.
+    defaults = embedded_defaults(Path(args.config) if args.config else None) if args.model is None else ()
+    config = config_from_args(EvalConfig, args, defaults=defaults)
     req = EvalRequest(
         data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
         k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,

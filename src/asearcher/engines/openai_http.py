@@ -20,14 +20,19 @@ from typing import Any
 
 import httpx
 
-from asearcher.api.engine import GenRequest, GenResult
+from asearcher.api.engine import ContextLimitError, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
+from asearcher.engines.limits import context_length_from_models, context_length_from_props, is_context_overflow
 
 log = logging.getLogger(__name__)
 
 
 class HTTPEngineError(RuntimeError):
     """The server refused a request (4xx) or kept failing after the retries."""
+
+
+class HTTPContextLimit(HTTPEngineError, ContextLimitError):
+    """The server refused the request because it exceeds the model's context window."""
 
 
 class OpenAIEngine:
@@ -40,6 +45,8 @@ class OpenAIEngine:
         self.tokenizer = tokenizer
         self.version = 0
         self.model = self.config.model
+        self._context_length: int | None = None
+        self._context_probed = False
         headers = {}
         key = os.environ.get(self.config.api_key_env, "")
         if key:
@@ -67,6 +74,29 @@ class OpenAIEngine:
             result = await self._acompletions(request, model)
         result.latency_s = time.perf_counter() - start
         return result
+
+    async def acontext_length(self) -> int | None:
+        """The context length the server states: /v1/models (vLLM, SGLang and others list
+        `max_model_len` or similar), else llama.cpp's /props (per slot); None when it does not tell.
+        Asked once; a server that cannot be asked now is reported as not telling."""
+        if not self._context_probed:
+            self._context_probed = True
+            self._context_length = await self._aprobe_context_length()
+        return self._context_length
+
+    async def _aprobe_context_length(self) -> int | None:
+        root = self.base_url.removesuffix("/v1")
+        for url, read in ((self.base_url + "/models", lambda d: context_length_from_models(d, self.model)),
+                          (root + "/props", context_length_from_props)):
+            try:
+                resp = await self._client.get(url, timeout=self.config.connect_timeout_s)
+                found = read(resp.json()) if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError) as e:
+                log.debug("%s: %s", url, e)
+                continue
+            if found is not None:
+                return found
+        return None
 
     # ---- request shapes ---------------------------------------------------------------------
 
@@ -180,7 +210,12 @@ async def apost_json(
 
 def _raise_for_status(resp: httpx.Response, path: str) -> None:
     if resp.status_code >= 400:
-        raise HTTPEngineError(f"{path}: HTTP {resp.status_code} from {resp.url}: {_server_message(resp)}")
+        raise_refusal(f"{path}: HTTP {resp.status_code} from {resp.url}: {_server_message(resp)}")
+
+
+def raise_refusal(message: str) -> None:
+    """Raise a server's refusal: HTTPContextLimit when it says the request is too long, else HTTPEngineError."""
+    raise (HTTPContextLimit if is_context_overflow(message) else HTTPEngineError)(message)
 
 
 def _server_message(resp: httpx.Response) -> str:

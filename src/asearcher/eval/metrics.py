@@ -96,6 +96,8 @@ def summarize_dataset(records: list[dict[str, Any]], k: int, f1_mode: str = "mul
         "gen_tokens": _stats([s["gen_tokens"] for s in st]),
         "time_s": _stats([s["time_s"] for s in st]),
         "stop_reasons": dict(Counter(s["stop_reason"] for s in st)),
+        # Episodes the world failed (a server down or refusing, a timeout), by exception type.
+        "errors": dict(Counter(r["error"]["kind"] for r in records if r.get("error"))),
     }
 
 

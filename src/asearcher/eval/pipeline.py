@@ -77,6 +77,7 @@ def _make_judge(req: EvalRequest, config: EvalConfig) -> Any:
 
 async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[str, Any]:
     """Run the evaluation; returns {"summary", "out", "written"}. Resumes from `<out>/results.jsonl`."""
+    from asearcher.agent.budget import afit_to_engine
     from asearcher.agent.factory import make_agent
     from asearcher.engines.factory import make_engine
     from asearcher.tools import aclose_tools
@@ -96,13 +97,14 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
     judge = _make_judge(req, config)
     engines = [engine] + ([judge.engine] if judge else [])
     try:
-        make_agent(req.agent, engine, tools, config.agent)  # fail on a bad kind/engine before starting
+        agent_config = await afit_to_engine(config.agent, engine)
+        make_agent(req.agent, engine, tools, agent_config)  # fail on a bad kind/engine before starting
         records = await arun_eval(
             items,
-            lambda: make_agent(req.agent, engine, tools, config.agent),
+            lambda: make_agent(req.agent, engine, tools, agent_config),
             out / "results.jsonl",
             RunOptions(k=req.k, concurrency=req.concurrency, f1_mode=config.f1_mode, progress=req.progress,
-                       fsync=config.fsync),
+                       fsync=config.fsync, episode_timeout_s=config.episode_timeout_s),
             judge=judge,
         )
     finally:

@@ -38,6 +38,9 @@ def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | 
             lines.append(f"| {stat} | {st['mean']:.2f} | {st['median']:.2f} | {st['max']:.2f} |")
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s["stop_reasons"].items()))
         lines += ["", f"Stop reasons: {reasons}"]
+        if s.get("errors"):
+            failed = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items()))
+            lines += ["", f"Episodes failed by the world (scored 0; details under `error` in results.jsonl): {failed}"]
     return "\n".join(lines) + "\n"
 
 
