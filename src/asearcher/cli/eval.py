@@ -41,6 +41,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--judge-model", default=None, help="model name sent to the judge server (and cache key)")
     add_config_arguments(p, config_type=str, config_help="YAML file of config keys (see below)",
                          overrides_help="config overrides, e.g. agent.max_turns=16")
+    p.add_argument("--force-new", action="store_true", help="start anew in --out even if it holds a run made "
+                   "with other settings (its files are moved into a replaced-* subfolder, not deleted)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     req = EvalRequest(
         data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
         k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,
-        judge_model=args.judge_model, progress=not args.no_progress,
+        judge_model=args.judge_model, progress=not args.no_progress, force_new=args.force_new,
     )
     try:
         result = asyncio.run(aevaluate(req, config))

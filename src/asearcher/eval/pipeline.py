@@ -2,13 +2,12 @@
 
 Load the questions, build the engine, tools and (optionally) the judge, run the resumable runner
 into `<out>/results.jsonl`, then write the summary and plots. `<out>/run.json` records what the
-results were produced with, so that resuming into a folder made by a different run fails loudly
-instead of mixing results.
+results were produced with (`run_folder.py`), so that resuming into a folder made with other settings
+fails loudly, naming them, instead of mixing results.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +20,7 @@ from asearcher.eval.config import EvalConfig
 from asearcher.eval.datasets import load_qa, resolve_dataset
 from asearcher.eval.metrics import summarize
 from asearcher.eval.report import write_report
+from asearcher.eval.run_folder import prepare_run_folder, prompt_hash, record_settings
 from asearcher.eval.runner import RunOptions, arun_eval
 
 logger = logging.getLogger(__name__)
@@ -42,24 +42,13 @@ class EvalRequest:
     judge: str | None = None  # judge server URL (or local model path)
     judge_model: str | None = None
     progress: bool = True
+    force_new: bool = False  # move a previous run's files aside instead of resuming
 
 
 def default_out_dir(req: EvalRequest, dataset: str) -> Path:
     """$ASEARCHER_HOME/eval/<dataset>-<agent>-<model>."""
     model = "embedded" if req.model is None else Path(req.model.rstrip("/")).name.replace(":", "_")
     return paths.home() / "eval" / f"{dataset}-{req.agent}-{model}"
-
-
-def _check_same_run(out: Path, identity: dict[str, Any]) -> None:
-    run_file = out / "run.json"
-    if run_file.is_file():
-        previous = json.loads(run_file.read_text())
-        diff = {k: (previous.get(k), v) for k, v in identity.items() if previous.get(k) != v}
-        if diff:
-            detail = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items())
-            raise UserError(f"{run_file}: this folder holds results of a different run ({detail}); use another --out")
-    out.mkdir(parents=True, exist_ok=True)
-    run_file.write_text(json.dumps(identity, indent=2))
 
 
 def _make_judge(req: EvalRequest, config: EvalConfig) -> Any:
@@ -88,9 +77,9 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
     items = load_qa(data_path, limit=req.limit)
     out = Path(req.out) if req.out else default_out_dir(req, items[0].source)
     identity = {"data": str(data_path.resolve()), "agent": req.agent, "model": req.model or "embedded",
-                "retriever": req.retriever or "embedded-bm25", "judge": req.judge_model or req.judge,
-                "f1_mode": config.f1_mode}
-    _check_same_run(out, identity)
+                "retriever": req.retriever or "embedded-bm25", "judge": req.judge, "judge_model": req.judge_model,
+                "prompt_sha256": prompt_hash(), "settings": record_settings(config)}
+    prepare_run_folder(out, identity, req.force_new)
     save_config(config, out / "config.yaml")
     engine = make_engine(req.model, config=config.engine)
     tools = make_tools(req.retriever, config.tools)
