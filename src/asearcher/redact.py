@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 MASK = "***"
@@ -95,3 +97,19 @@ def install_log_redaction() -> None:
     for target in (root, *root.handlers):
         if not any(isinstance(f, RedactingFilter) for f in target.filters):
             target.addFilter(RedactingFilter())
+
+
+@contextmanager
+def redacted_output() -> Iterator[None]:
+    """For a command's whole run: log lines redacted, and a UserError's message (which the CLI
+    prints) redacted too, since it may quote a URL the user gave."""
+    from asearcher.errors import UserError
+
+    install_log_redaction()
+    try:
+        yield
+    except UserError as e:
+        clean = redact_text(str(e))
+        if clean == str(e):
+            raise
+        raise UserError(clean) from None

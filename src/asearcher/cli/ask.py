@@ -57,7 +57,7 @@ def _embedded_defaults(config_file: Path | None) -> list[str]:
 def run(args: argparse.Namespace) -> int:
     from asearcher.agent.ask import AskConfig, run_ask
     from asearcher.agent.trace import TracePrinter
-    from asearcher.redact import RedactingStream, install_log_redaction
+    from asearcher.redact import RedactingStream, redacted_output
 
     if args.json is not None and args.json.is_dir():
         # Checked before the episode runs: otherwise the trajectory is lost to a late IsADirectoryError.
@@ -67,9 +67,9 @@ def run(args: argparse.Namespace) -> int:
         defaults=_embedded_defaults(args.config) if args.model is None else (),
         flags={"agent": "agent.kind", "max_turns": "agent.max_turns"},
     )
-    install_log_redaction()
-    trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
-                         trace=TracePrinter(RedactingStream(sys.stdout)), json_path=args.json)
+    with redacted_output():
+        trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
+                             trace=TracePrinter(RedactingStream(sys.stdout)), json_path=args.json)
     if error := trajectory.metadata.get("error"):
         print(f"asearcher ask: the episode ended early ({error['stop_reason']}): {error['kind']}: "
               f"{error['message']}", file=sys.stderr)

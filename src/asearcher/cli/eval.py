@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from asearcher.errors import UserError
     from asearcher.eval.config import EvalConfig
     from asearcher.eval.pipeline import EvalRequest, aevaluate
+    from asearcher.redact import redacted_output
 
     if args.k < 1 or args.concurrency < 1 or (args.limit is not None and args.limit < 1):
         raise UserError(f"--k, --concurrency and --limit must be >= 1 (got {args.k}, {args.concurrency}, {args.limit})")
@@ -65,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         judge_model=args.judge_model, progress=not args.no_progress, force_new=args.force_new,
     )
     try:
-        result = asyncio.run(aevaluate(req, config))
+        with redacted_output():
+            result = asyncio.run(aevaluate(req, config))
     except KeyboardInterrupt:
         logger.warning("interrupted: finished episodes are kept; rerun the same command to resume")
         raise

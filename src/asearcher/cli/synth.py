@@ -81,6 +81,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from asearcher.synth.config import SynthConfig
+    from asearcher.redact import redacted_output
     from asearcher.synth.pipeline import SynthRequest, asynthesize
 
     config = config_from_args(SynthConfig, args)
@@ -97,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     try:
-        summary = asyncio.run(asynthesize(req, config))
+        with redacted_output():
+            summary = asyncio.run(asynthesize(req, config))
     except KeyboardInterrupt:
         logger.warning("interrupted: finished seeds are kept; rerun the same command to resume")
         raise

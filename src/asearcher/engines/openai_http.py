@@ -17,12 +17,14 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
 from asearcher.api.engine import ContextLimitError, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.limits import context_length_from_models, context_length_from_props, is_context_overflow
+from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +42,9 @@ class OpenAIEngine:
 
     def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
         self.config = config or EngineConfig()
-        base = base_url.rstrip("/")
+        # A query string (`?api_key=...` for some proxies) goes with every request, after the path.
+        parts = urlsplit(base_url)
+        base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self.base_url = base if base.endswith("/v1") else base + "/v1"
         self.tokenizer = tokenizer
         self.version = 0
@@ -52,10 +56,10 @@ class OpenAIEngine:
         if key:
             headers["Authorization"] = f"Bearer {key}"
         timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout)
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout, params=parse_qsl(parts.query) or None)
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"OpenAIEngine({self.base_url!r}, model={self.model!r}, mode={self.config.mode!r})"
+    def __repr__(self) -> str:  # never shows the key, nor credentials in the URL
+        return f"OpenAIEngine({redact_text(self.base_url)!r}, model={self.model!r}, mode={self.config.mode!r})"
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""

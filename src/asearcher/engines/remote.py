@@ -25,6 +25,7 @@ from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.limits import context_length_from_models
 from asearcher.engines.openai_http import HTTPEngineError, apost_json
+from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class ResumableRemoteEngine:
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base_url!r}, version={self.version})"
+        return f"{type(self).__name__}({redact_text(self.base_url)!r}, version={self.version})"
 
     # ---- per-event-loop state ------------------------------------------------------------------
 

@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from asearcher import paths
-from asearcher.config import save_config
 from asearcher.errors import UserError
 from asearcher.eval.config import EvalConfig
 from asearcher.eval.datasets import load_qa, resolve_dataset
 from asearcher.eval.metrics import summarize
 from asearcher.eval.report import write_report
-from asearcher.eval.run_folder import prepare_run_folder, prompt_hash, record_settings
+from asearcher.eval.run_folder import prepare_run_folder, prompt_hash, record_settings, save_config_redacted
 from asearcher.eval.runner import RunOptions, arun_eval
+from asearcher.redact import redact_text
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ def _make_judge(req: EvalRequest, config: EvalConfig) -> Any:
     from asearcher.reward.judge import LLMJudge
 
     engine = make_engine(req.judge, config=EngineConfig(model=req.judge_model or "", mode="chat"))
-    name = req.judge_model or req.judge
+    name = req.judge_model or redact_text(req.judge)  # the name is stored and sent: no credentials in it
     return LLMJudge(engine, model=name, cache_path=paths.home() / "judge_cache.sqlite",
                     max_new_tokens=config.judge_max_new_tokens)
 
@@ -80,7 +80,7 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
                 "retriever": req.retriever or "embedded-bm25", "judge": req.judge, "judge_model": req.judge_model,
                 "prompt_sha256": prompt_hash(), "settings": record_settings(config)}
     prepare_run_folder(out, identity, req.force_new)
-    save_config(config, out / "config.yaml")
+    save_config_redacted(config, out / "config.yaml")
     engine = make_engine(req.model, config=config.engine)
     tools = make_tools(req.retriever, config.tools)
     judge = _make_judge(req, config)

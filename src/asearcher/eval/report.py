@@ -8,6 +8,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from asearcher.redact import redact
+
 logger = logging.getLogger(__name__)
 
 _METRIC_NAMES = {"em": "EM", "f1": "F1", "cover_em": "cover-EM", "judge": "judge"}
@@ -103,6 +105,7 @@ def write_report(
     """Write summary.json, summary.md and the plots under `out_dir`; returns what was written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    summary, meta = redact(summary), redact(meta or {})  # meta names the servers: no credentials in reports
     (out / "summary.json").write_text(json.dumps({"meta": meta or {}, "datasets": summary}, indent=2, ensure_ascii=False))
     (out / "summary.md").write_text(summary_markdown(summary, meta))
     written = {"summary.json": out / "summary.json", "summary.md": out / "summary.md"}

@@ -60,6 +60,15 @@ def prompt_hash() -> str:
     return hashlib.sha256(json.dumps(texts, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def save_config_redacted(config: Any, path: Path) -> None:
+    """Save the resolved config as YAML (what `save_config` writes), credentials in URLs redacted
+    (`engine.servers`, `tools.reader_base_url`, ... may hold them)."""
+    import yaml
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(redact(to_dict(config)), sort_keys=False))
+
+
 def _differences(previous: dict[str, Any], identity: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(keys whose values differ, keys the previous run did not record), dotted."""
     old, new = _flatten(previous), _flatten(identity)

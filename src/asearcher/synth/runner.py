@@ -20,8 +20,9 @@ from typing import Any
 
 from tqdm import tqdm
 
-from asearcher.config import save_config
 from asearcher.eval.results import read_results
+from asearcher.eval.run_folder import save_config_redacted
+from asearcher.redact import redact
 from asearcher.synth.agent import SynthesisAgent
 from asearcher.synth.output import JsonlAppender, config_path, rejected_path, summary_path
 
@@ -91,7 +92,7 @@ async def arun_synth(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     out = Path(out)
     accepted, others = JsonlAppender(out), JsonlAppender(rejected_path(out))
-    save_config(agent.config, config_path(out))
+    save_config_redacted(agent.config, config_path(out))
     wanted = {j.id for j in jobs}
     old = [r for r in accepted.records + others.records if r.get("id") in wanted]
     done_ids = {r["id"] for r in old}
@@ -106,6 +107,7 @@ async def arun_synth(
         async with sem:
             record = await agent.arun(job.id, job.url)
         record["synth"] = {"index": job.index, **(meta or {})}
+        record = redact(record)  # meta names the models' URLs, error messages may quote them
         (accepted if record["status"] == "accepted" else others).append(record)  # no await: lines never interleave
         bar.update(record["status"])
 
