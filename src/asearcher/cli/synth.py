@@ -7,6 +7,7 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
 
 from asearcher.cli.common import IntermixedParser, ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
@@ -34,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Grow questions from random seed pages: propose a simple question, then inject facts "
         "from linked pages and fuzz direct clues, verifying every edit (validity, tool-free difficulty, "
         "answer uniqueness). Accepted questions go to --out in the training format; other seeds to "
-        "<stem>.rejected.jsonl. Rerunning the same command resumes. "
+        "<stem>.rejected.jsonl. Rerunning the same command resumes. It ends with the counts of accepted seeds and of "
+        "the others by reason, and exits with 1 when nothing was accepted, saying why and what to do. "
         "See also: asearcher synth filter --help.",
         epilog=help_epilog(SynthConfig),
         formatter_class=ParagraphHelpFormatter,
@@ -82,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from asearcher.synth.config import SynthConfig
     from asearcher.redact import redacted_output
+    from asearcher.synth.outcomes import diagnose
     from asearcher.synth.pipeline import SynthRequest, asynthesize
 
     config = config_from_args(SynthConfig, args)
@@ -104,6 +107,12 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("interrupted: finished seeds are kept; rerun the same command to resume")
         raise
     print(json.dumps(summary, indent=2))
+    counts = ", ".join(f"{kind}: {n}" for kind, n in summary["reasons"].items()) or "none"
+    print(f"asearcher synth: {summary['accepted']} accepted, {summary['rejected']} rejected, {summary['failed']} "
+          f"failed of {summary['seeds']} seeds; not accepted by reason: {counts}", file=sys.stderr)
+    if (why := diagnose(summary)) is not None:
+        print(f"asearcher synth: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
