@@ -4,7 +4,7 @@ import itertools
 
 import pytest
 
-from asearcher.eval.metrics import expected_max_at_k, pass_at_k, summarize
+from asearcher.eval.metrics import expected_max_at_k, pass_at_k, summarize, summarize_dataset
 
 
 @pytest.mark.parametrize(
@@ -70,3 +70,12 @@ def test_summary_avg_pass_and_majority():
     assert s["d"]["stop_reasons"] == {"answered": 5, "turn_limit": 1}
     assert "judge" not in s["d"]["metrics"]
     assert s["other"]["metrics"]["em"]["avg@3"] == 1.0  # one sample: k capped at what exists
+
+
+def test_majority_tie_goes_to_the_lowest_sample_not_the_first_finished():
+    # Four distinct answers written in completion order 3, 2, 1, 0: the tie goes to sample 0's.
+    recs = [{"qid": "q", "sample": s, "dataset": "d", "answer": a, "golds": ["Paris"],
+             "scores": dict.fromkeys(("em", "f1", "cover_em"), float(a == "Paris")),
+             "stats": {"turns": 1, "tool_calls": 0, "gen_tokens": 1, "time_s": 0.0, "stop_reason": "answered"}}
+            for s, a in ((3, "Paris"), (2, "Lyon"), (1, "Nice"), (0, "Lille"))]
+    assert summarize_dataset(recs, 4)["metrics"]["em"]["maj@4"] == 0.0

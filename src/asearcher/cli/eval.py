@@ -27,13 +27,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("--data", default=None, help="dataset file/folder or benchmark name (nq, hotpotqa, 2wiki, "
-                   "musique, bamboogle, frames, gaia, ...); default: the embedded corpus's qa_test.jsonl")
+                   "musique, bamboogle, frames, gaia, ..., or ASearcher's test-data folder names such as "
+                   "HotpotQA_rand1000); several, comma-separated, give one summary each plus an overall one; "
+                   "default: the embedded corpus's qa_test.jsonl")
     p.add_argument("--data-root", default=None, help="folder holding <name>/test.jsonl (default $ASEARCHER_DATA)")
     p.add_argument("--agent", default="base", choices=KINDS, help="agent loop")
     p.add_argument("--model", default=None, help="model path or OpenAI-compatible URL (default: embedded SmolLM2)")
     p.add_argument("--retriever", default=None, help="index folder, retrieval server URL or 'web' "
                    "(default: the embedded corpus's BM25 index)")
-    p.add_argument("--k", type=int, default=1, help="samples per question (avg@k, pass@k, maj@k)")
+    p.add_argument("--k", type=int, default=1, help="samples per question (avg@k, pass@k, maj@k); sample s "
+                   "runs with seed agent.seed + s (0 + s when unset), so the k samples differ")
+    p.add_argument("--aggregator", default=None, help="with --k > 1: an LLM (OpenAI-compatible URL or model path) "
+                   "that picks one answer among each question's k answers, reported as agg@k")
     p.add_argument("--concurrency", type=int, default=4, help="episodes in flight at once")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     p.add_argument("--out", default=None, help="output folder (default $ASEARCHER_HOME/eval/<data>-<agent>-<model>)")
@@ -60,10 +65,16 @@ def run(args: argparse.Namespace) -> int:
     # The embedded 135M model gets the settings it can follow and that fit its llama.cpp slots.
     defaults = embedded_defaults(Path(args.config) if args.config else None) if args.model is None else ()
     config = config_from_args(EvalConfig, args, defaults=defaults)
+    if args.k > 1 and config.agent.temperature == 0:
+        logger.warning("--k %d at agent.temperature=0: greedy samples are identical whatever their seeds; set "
+                       "agent.temperature above 0 for k distinct samples", args.k)
+    if args.aggregator and args.k == 1:
+        logger.warning("--aggregator has nothing to choose from with --k 1; it is not called")
     req = EvalRequest(
         data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
         k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,
         judge_model=args.judge_model, progress=not args.no_progress, force_new=args.force_new,
+        aggregator=args.aggregator,
     )
     try:
         with redacted_output():

@@ -82,7 +82,9 @@ def summarize_dataset(records: list[dict[str, Any]], k: int, f1_mode: str = "mul
             best.append(expected_max_at_k(vals, min(k, len(vals))))
         metrics[m] = {f"avg@{k}": _mean(avg), f"pass@{k}": _mean(best)}
     if k > 1:  # majority vote over normalised answers: the paper's parallel test-time scaling
-        voted = [score_answer(majority_vote([r["answer"] for r in rs]), rs[0]["golds"], f1_mode) for rs in by_q.values()]
+        # Ties go to the answer of the lowest sample index, not to whichever episode finished first.
+        voted = [score_answer(majority_vote([r["answer"] for r in sorted(rs, key=lambda r: int(r["sample"]))]),
+                              rs[0]["golds"], f1_mode) for rs in by_q.values()]
         for m in ("em", "f1", "cover_em"):
             metrics[m][f"maj@{k}"] = _mean([v[m] for v in voted])
     st = [r["stats"] for r in records]
@@ -107,3 +109,21 @@ def summarize(records: list[dict[str, Any]], k: int, f1_mode: str = "multiset") 
     for r in records:
         by_ds[r["dataset"]].append(r)
     return {ds: summarize_dataset(rs, k, f1_mode) for ds, rs in by_ds.items()}
+
+
+def overall_summary(per_dataset: dict[str, dict[str, Any]], records: list[dict[str, Any]], k: int,
+                    f1_mode: str = "multiset") -> dict[str, Any]:
+    """All datasets of a run together. Counts and per-episode stats are pooled over every episode;
+    each metric is the mean of the datasets' values, so every dataset weighs the same whatever its
+    size (ASearcher's "Average" row); the pooled metrics are kept under `metrics_pooled`."""
+    # Question ids are unique within a dataset only.
+    pooled = summarize_dataset([{**r, "qid": f"{r['dataset']}/{r['qid']}"} for r in records], k, f1_mode)
+    macro: dict[str, dict[str, float]] = {}
+    for s in per_dataset.values():
+        for m, cols in s["metrics"].items():
+            for col in cols:
+                macro.setdefault(m, {})[col] = _mean([d["metrics"][m][col] for d in per_dataset.values()
+                                                      if col in d["metrics"].get(m, {})])
+    pooled["metrics_pooled"], pooled["metrics"] = pooled["metrics"], macro
+    pooled["datasets"] = len(per_dataset)
+    return pooled

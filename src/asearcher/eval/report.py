@@ -16,8 +16,8 @@ _METRIC_NAMES = {"em": "EM", "f1": "F1", "cover_em": "cover-EM", "judge": "judge
 
 
 def _column_order(col: str) -> int:
-    """avg@k, then pass@k, then maj@k."""
-    return ("avg", "pass", "maj").index(col.split("@")[0])
+    """avg@k, then pass@k, then maj@k, then agg@k (the aggregator LLM's pick)."""
+    return ("avg", "pass", "maj", "agg").index(col.split("@")[0])
 
 
 def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | None = None) -> str:
@@ -28,6 +28,9 @@ def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | 
     for ds, s in summary.items():
         lines += ["", f"## {ds}", "", f"{s['questions']} questions, {s['samples']} samples, "
                   f"answered {s['answered']:.1%}", ""]
+        if "datasets" in s:
+            lines[-1:] = [f"Metrics: the mean over the {s['datasets']} datasets (each weighs the same); counts and "
+                          "per-episode stats over all episodes.", ""]
         cols = sorted({c for m in s["metrics"].values() for c in m}, key=_column_order)
         lines.append("| metric | " + " | ".join(cols) + " |")
         lines.append("|---|" + "---|" * len(cols))

@@ -50,6 +50,19 @@ class RunOptions:
     episode_timeout_s: float = 0.0  # wall-clock cap of one episode (0: none); past it: stop reason "timeout"
 
 
+def sample_seed(seed: int | None, sample: int, k: int) -> int | None:
+    """The sampling seed of sample `sample` of k: `seed + sample`, so the k samples of a question differ
+    on engines that honour seeds (one seed for all would make them identical); with no seed set, k = 1
+    keeps the engine's default and k > 1 numbers the samples from 0, reproducibly.
+
+    >>> [sample_seed(7, s, 3) for s in range(3)], sample_seed(None, 0, 1), sample_seed(None, 2, 4)
+    ([7, 8, 9], None, 2)
+    """
+    if seed is None and k == 1:
+        return None
+    return (seed or 0) + sample
+
+
 def gen_tokens(traj: Trajectory) -> int:
     """Tokens the model generated in the episode (per-turn counts, else the sampled segment tokens)."""
     return sum(t.gen_tokens for t in traj.turns) or traj.num_sampled_tokens
@@ -147,6 +160,7 @@ async def _episode(item: QAItem, sample: int, factory: AgentFactory, judge: LLMJ
     if traj is not None:
         traj.metadata["sample"] = sample
     record = make_record(item, sample, traj, time.perf_counter() - start, opts.f1_mode, failure)
+    record["seed"] = getattr(getattr(agent, "config", None), "seed", None)  # the sampling seed it ran with
     if judge is not None:
         await _ajudge(judge, item, record)
     # Credentials can reach a record through error messages (a server URL with a password in it).
