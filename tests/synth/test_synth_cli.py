@@ -82,3 +82,14 @@ def test_reason_kinds_and_diagnosis():
     assert diagnose({"seeds": 5, "accepted": 1, "reasons": count_reasons(records)}) is None
     why = diagnose({"seeds": 4, "accepted": 0, "reasons": count_reasons(records[1:])})
     assert why is not None and "max_edits" in why and "too small" not in why
+
+
+def test_embedded_defaults_apply_unless_the_config_file_sets_them(tmp_path):
+    from asearcher.agent.ask import embedded_defaults
+    from asearcher.synth.config import EMBEDDED_SYNTH_DEFAULTS
+
+    config = tmp_path / "synth.yaml"
+    config.write_text("direct_samples: 4\nproposer:\n  max_new_tokens: 300\n")
+    applied = embedded_defaults(config, EMBEDDED_SYNTH_DEFAULTS)
+    assert "engine.n_threads=1" in applied and "verifier.max_new_tokens=96" in applied
+    assert not any(a.startswith(("direct_samples=", "proposer.max_new_tokens=")) for a in applied)

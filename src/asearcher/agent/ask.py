@@ -13,6 +13,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from asearcher.agent.budget import afit_to_engine
 from asearcher.agent.config import AgentConfig
@@ -47,19 +48,23 @@ EMBEDDED_DEFAULTS = {
 EMBEDDED_ASK_DEFAULTS = EMBEDDED_DEFAULTS  # the name `asearcher ask` used first
 
 
-def embedded_defaults(config_file: Path | None) -> list[str]:
-    """The embedded model's defaults as key=value overrides, less the keys the --config file sets
-    (the file wins)."""
+def embedded_defaults(config_file: Path | None, defaults: dict[str, str] | None = None) -> list[str]:
+    """The embedded model's defaults (`defaults`, else EMBEDDED_DEFAULTS) as key=value overrides, less
+    the keys the --config file sets (the file wins)."""
     import yaml
 
     loaded = yaml.safe_load(config_file.read_text()) if config_file is not None and config_file.is_file() else None
-    loaded = loaded if isinstance(loaded, dict) else {}
 
     def in_file(key: str) -> bool:
-        section, name = key.split(".", 1)
-        return isinstance(loaded.get(section), dict) and name in loaded[section]
+        node: Any = loaded
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
 
-    return [f"{k}={v}" for k, v in EMBEDDED_DEFAULTS.items() if not in_file(k)]
+    chosen = EMBEDDED_DEFAULTS if defaults is None else defaults
+    return [f"{k}={v}" for k, v in chosen.items() if not in_file(k)]
 
 
 @dataclass

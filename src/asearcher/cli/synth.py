@@ -8,6 +8,7 @@ import asyncio
 import json
 import logging
 import sys
+from pathlib import Path
 
 from asearcher.cli.common import IntermixedParser, ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
@@ -27,7 +28,7 @@ class _SynthParser(IntermixedParser):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from asearcher.synth.config import FilterConfig, SynthConfig
+    from asearcher.synth.config import EMBEDDED_SYNTH_DEFAULTS, FilterConfig, SynthConfig
 
     p = subparsers.add_parser(
         "synth",
@@ -38,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "<stem>.rejected.jsonl. Rerunning the same command resumes. It ends with the counts of accepted seeds and of "
         "the others by reason, and exits with 1 when nothing was accepted, saying why and what to do. "
         "See also: asearcher synth filter --help.",
-        epilog=help_epilog(SynthConfig),
+        epilog=help_epilog(SynthConfig) + "\n\nWithout --proposer (the embedded 135M model) these defaults apply "
+        "first:\n" + " ".join(f"{k}={v}" for k, v in EMBEDDED_SYNTH_DEFAULTS.items()) + ".",
         formatter_class=ParagraphHelpFormatter,
     )
     p.__class__ = _SynthParser
@@ -82,12 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asearcher.synth.config import SynthConfig
+    from asearcher.agent.ask import embedded_defaults
+    from asearcher.synth.config import EMBEDDED_SYNTH_DEFAULTS, SynthConfig
     from asearcher.redact import redacted_output
     from asearcher.synth.outcomes import diagnose
     from asearcher.synth.pipeline import SynthRequest, asynthesize
 
-    config = config_from_args(SynthConfig, args)
+    defaults = () if args.proposer else embedded_defaults(Path(args.config) if args.config else None,
+                                                          EMBEDDED_SYNTH_DEFAULTS)
+    config = config_from_args(SynthConfig, args, defaults=defaults)
     req = SynthRequest(
         corpus=args.corpus,
         links=args.links,
@@ -117,8 +122,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_filter(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from asearcher.synth.config import FilterConfig
     from asearcher.synth.filter import filter_questions
 

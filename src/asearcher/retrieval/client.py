@@ -150,7 +150,8 @@ def _malformed(url: str, result: list[Any], expected: int) -> Iterator[None]:
     try:
         yield
     except (TypeError, AttributeError, KeyError, ValueError) as e:
-        raise RetrievalError(f"{url} answered a malformed result ({type(e).__name__}: {e}): {str(result)[:200]!r}") from None
+        detail = f"{type(e).__name__}: {e}"
+        raise RetrievalError(f"{url} answered a malformed result ({detail}): {str(result)[:200]!r}") from None
 
 
 def _detail(response: httpx.Response) -> str:
