@@ -201,8 +201,8 @@ def resolve_dataset(spec: str | Path | None, root: str | Path | None = None) -> 
         return found
     name = ALIASES.get(str(spec).lower())
     if name is None:
-        raise UserError(f"--data {spec!r}: no such file or folder, and not a known benchmark "
-                        f"({sorted(KNOWN_DATASETS)}, or a folder name of ASearcher's test data such as HotpotQA_rand1000)")
+        raise UserError(f"--data {spec!r}: no such file or folder, and not a known benchmark ({sorted(KNOWN_DATASETS)}"
+                        ", or a folder name of ASearcher's test data such as HotpotQA_rand1000)")
     base = data_root(root)
     if base is None:
         raise UserError(f"--data {spec}: set --data-root or $ASEARCHER_DATA to the folder holding <name>/test.jsonl")
