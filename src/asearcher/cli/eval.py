@@ -20,8 +20,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = subparsers.add_parser(
         "eval",
-        help="evaluate an agent on a QA dataset (EM, F1, cover-EM, judge; avg@k, pass@k)",
-        description="Evaluate an agent on a QA dataset. Rerunning the same command resumes an interrupted run.",
+        help="evaluate an agent on QA datasets (EM, F1, cover-EM, judge; avg@k, pass@k, maj@k, agg@k)",
+        description="Evaluate an agent on one or more QA datasets. Rerunning the same command resumes an "
+        "interrupted run (refused, naming the differences, when the settings changed; see --force-new). An "
+        "episode a server fails (down, refusing, hanging past episode_timeout_s) is recorded with its typed stop "
+        "reason and counted in the summary; the run goes on. See docs/eval.md.",
         epilog=help_epilog(EvalConfig) + "\n\nWithout --model (the embedded 135M model) these defaults apply first:\n"
         + " ".join(f"{k}={v}" for k, v in EMBEDDED_DEFAULTS.items()) + ".",
         formatter_class=ParagraphHelpFormatter,
