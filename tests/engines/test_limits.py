@@ -125,3 +125,4 @@ async def test_engines_without_a_probe_report_none():
         tokenizer, version = None, 0
 
     assert await aengine_context_length(Bare()) is None
+

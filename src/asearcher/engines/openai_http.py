@@ -191,11 +191,15 @@ async def apost_json(
 ) -> dict[str, Any]:
     """POST JSON to a model server: bounded retries with exponential backoff on transport errors and
     5xx (then `exhausted` is raised); a 4xx raises HTTPEngineError with the server's message, unretried.
+    A read timeout is not retried either: the server took the request and is still working on it, so
+    sending it again only doubles the wait (4 x 300 s per call, measured with a loaded llama.cpp).
     Shared by every HTTP engine so they cannot drift in what they retry."""
     delay = backoff_s
     for attempt in range(retries + 1):
         try:
             resp = await client.post(url, json=body)
+        except httpx.ReadTimeout as exc:
+            raise exhausted(f"POST {url}: no reply within the read timeout ({exc!r}); not retried") from None
         except httpx.TransportError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         else:
