@@ -49,3 +49,24 @@ def test_llamacpp_server_rejects_non_gguf(tmp_path):
 
     with pytest.raises(UserError, match="gguf"):
         LlamaCppServer(tmp_path / "model.bin")
+
+
+async def test_llamacpp_reports_its_slot_and_refuses_longer_requests_with_a_context_limit():
+    """The real server's own refusal text is recognised (not only our fakes' copy of it), and the
+    slot size reported is the one it enforces; /props, read as any OpenAI server's, agrees."""
+    from asearcher.api import ContextLimitError
+    from asearcher.engines.openai_http import OpenAIEngine
+
+    tok = load_tokenizer(embedded_model_path())
+    eng = LlamaCppEngine(embedded_model_path(), EngineConfig(n_parallel=2, n_ctx=1024, mode="completions"), tok)
+    try:
+        assert await eng.acontext_length() == 512
+        generic = OpenAIEngine(eng.server.url, EngineConfig(model="m"))
+        assert await generic.acontext_length() == 512
+        await generic.aclose()
+        with pytest.raises(ContextLimitError):
+            await eng.agenerate(GenRequest(input_ids=[tok.encode("a")[0]] * 600, max_new_tokens=8))
+        ok = await eng.agenerate(GenRequest(input_ids=[tok.encode("a")[0]] * 100, max_new_tokens=4))
+        assert ok.output_ids  # the server is fine after the refusal
+    finally:
+        await eng.aclose()

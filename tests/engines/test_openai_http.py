@@ -138,3 +138,16 @@ async def test_transport_error_is_retried_and_reported():
     eng = OpenAIEngine(f"http://127.0.0.1:{port}", EngineConfig(model="m", retries=1, retry_backoff_s=0.01))
     with pytest.raises(HTTPEngineError, match="after 2 attempts; last: ConnectError"):
         await eng.agenerate(GenRequest(messages=[{"role": "user", "content": "x"}]))
+
+
+async def test_a_read_timeout_is_not_retried():
+    from http_fakes import hanging_server
+
+    with hanging_server() as url:
+        engine = OpenAIEngine(url, EngineConfig(model="m", timeout_s=0.5, retries=3, retry_backoff_s=0.01))
+        start = time.perf_counter()
+        with pytest.raises(HTTPEngineError, match="not retried"):
+            await engine.agenerate(GenRequest(messages=[{"role": "user", "content": "x"}]))
+        elapsed = time.perf_counter() - start
+        await engine.aclose()
+    assert elapsed < 1.5  # one 0.5 s wait, not four

@@ -7,7 +7,7 @@ import pytest
 from asearcher.config import load_config
 from asearcher.errors import UserError
 from asearcher.eval.config import EvalConfig
-from asearcher.eval.metrics import expected_max_at_k, pass_at_k, score_answer, summarize
+from asearcher.eval.metrics import expected_max_at_k, pass_at_k, score_answer, summarize, summarize_dataset
 
 
 @pytest.mark.parametrize(
@@ -114,3 +114,10 @@ def test_metrics_choice_is_a_checked_eval_config_field():
     assert load_config(EvalConfig, overrides=["metrics=squad"]).metrics == "squad"
     with pytest.raises(UserError, match="metrics"):
         load_config(EvalConfig, overrides=["metrics=hotpotqa"])
+def test_majority_tie_goes_to_the_lowest_sample_not_the_first_finished():
+    # Four distinct answers written in completion order 3, 2, 1, 0: the tie goes to sample 0's.
+    recs = [{"qid": "q", "sample": s, "dataset": "d", "answer": a, "golds": ["Paris"],
+             "scores": dict.fromkeys(("em", "f1", "cover_em"), float(a == "Paris")),
+             "stats": {"turns": 1, "tool_calls": 0, "gen_tokens": 1, "time_s": 0.0, "stop_reason": "answered"}}
+            for s, a in ((3, "Paris"), (2, "Lyon"), (1, "Nice"), (0, "Lille"))]
+    assert summarize_dataset(recs, 4)["metrics"]["em"]["maj@4"] == 0.0

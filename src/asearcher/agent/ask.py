@@ -9,35 +9,62 @@ corpus's BM25 index (built on first use).
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from asearcher.agent.budget import afit_to_engine
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.factory import make_agent
 from asearcher.agent.trace import Trace
 from asearcher.api import InferenceEngine, Tool, Trajectory
 from asearcher.config import cfg
 from asearcher.engines.config import EngineConfig
+from asearcher.engines.llamacpp_server import slot_context
 from asearcher.errors import UserError
+from asearcher.failures import acapped, classify
+from asearcher.redact import redact
 from asearcher.tools import ToolsConfig, aclose_tools
 
 log = logging.getLogger(__name__)
 
-# `asearcher ask` without --model runs SmolLM2-135M on CPU: settings it can follow, and that finish in
-# about a minute on 2 cores (measured: 5 episodes of 4 turns in ~60 s under heavy contention). They
-# apply before the --config file and key=value overrides, which win.
-EMBEDDED_ASK_DEFAULTS = {
+# `asearcher ask` and `asearcher eval` without --model run SmolLM2-135M on CPU: settings it can follow,
+# and that finish in about a minute on 2 cores (measured: 5 episodes of 4 turns in ~60 s under heavy
+# contention). They apply before the --config file and key=value overrides, which win.
+EMBEDDED_DEFAULTS = {
     "agent.max_turns": "6",
     "agent.max_new_tokens_per_turn": "96",
     "agent.temperature": "0",
-    "agent.max_context_tokens": "2048",  # llama.cpp's 8192-token context split over its 4 slots
+    # One llama.cpp slot's context: engine.n_ctx (8192) split over engine.n_parallel (4) slots.
+    "agent.max_context_tokens": str(slot_context(EngineConfig())),
     "agent.max_observation_tokens": "512",
     "agent.prefill_first_action": "true",  # without it the model rarely starts with <search> (prompts.py)
     # One llama.cpp thread: with all cores its threads spin-wait on each other whenever the cores are
     # shared, measured 2.6-3.5 tok/s with 2 threads against 23-43 tok/s with 1 on 2 busy cores.
     "engine.n_threads": "1",
 }
+EMBEDDED_ASK_DEFAULTS = EMBEDDED_DEFAULTS  # the name `asearcher ask` used first
+
+
+def embedded_defaults(config_file: Path | None, defaults: dict[str, str] | None = None) -> list[str]:
+    """The embedded model's defaults (`defaults`, else EMBEDDED_DEFAULTS) as key=value overrides, less
+    the keys the --config file sets (the file wins)."""
+    import yaml
+
+    loaded = yaml.safe_load(config_file.read_text()) if config_file is not None and config_file.is_file() else None
+
+    def in_file(key: str) -> bool:
+        node: Any = loaded
+        for part in key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return False
+            node = node[part]
+        return True
+
+    chosen = EMBEDDED_DEFAULTS if defaults is None else defaults
+    return [f"{k}={v}" for k, v in chosen.items() if not in_file(k)]
 
 
 @dataclass
@@ -47,14 +74,30 @@ class AskConfig:
     agent: AgentConfig = cfg(AgentConfig(), "The agent loop.")
     tools: ToolsConfig = cfg(ToolsConfig(), "The search and access tools.")
     engine: EngineConfig = cfg(EngineConfig(), "The inference engine.")
+    episode_timeout_s: float = cfg(
+        0.0, "Wall-clock cap of the episode in seconds (0: none); past it the episode stops with reason 'timeout'.")
 
 
 async def aask(
-    question: str, engine: InferenceEngine, tools: dict[str, Tool], config: AgentConfig, trace: Trace | None = None
+    question: str, engine: InferenceEngine, tools: dict[str, Tool], config: AgentConfig, trace: Trace | None = None,
+    episode_timeout_s: float = 0.0,
 ) -> Trajectory:
-    """Run one episode of the agent `config.kind` on `question`."""
-    agent = make_agent(config.kind, engine, tools, config, trace)
-    trajectory = await agent.arun(question, qid="ask")
+    """Run one episode of the agent `config.kind` on `question`, its budget fitted to the engine.
+
+    When the world fails the episode (a server down or refusing, the wall-clock cap reached) the
+    trajectory holds no answer, the typed stop reason, and the failure under metadata["error"]."""
+    agent = make_agent(config.kind, engine, tools, await afit_to_engine(config, engine), trace)
+    try:
+        trajectory = await acapped(agent.arun(question, qid="ask"), episode_timeout_s)
+    except Exception as exc:  # deliberate fault tolerance: only the world's failures are kept
+        failure = classify(exc)
+        if failure is None:
+            raise
+        log.warning("the episode ended by %s: %s", failure.kind, failure.message)
+        trajectory = Trajectory(qid="ask", question=question, stop_reason=failure.stop_reason, agent=config.kind,
+                                metadata={"error": failure.to_dict()})
+        if trace is not None:
+            trace.end(trajectory)
     if trajectory is None:
         raise UserError("the inference engine aborted the episode (was the server shut down?)")
     return trajectory
@@ -69,7 +112,7 @@ async def _aask_built(question: str, model: str | None, retriever: str | None, c
     try:
         engine = make_engine(model, config=config.engine)
         try:
-            return await aask(question, engine, tools, config.agent, trace)
+            return await aask(question, engine, tools, config.agent, trace, config.episode_timeout_s)
         finally:
             close = getattr(engine, "aclose", None)
             if callable(close):
@@ -95,6 +138,6 @@ def run_ask(
     trajectory = asyncio.run(_aask_built(question, model, retriever, config, trace))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
-        json_path.write_text(trajectory.to_json() + "\n")
+        json_path.write_text(json.dumps(redact(trajectory.to_dict()), ensure_ascii=False) + "\n")
         log.info("trajectory saved to %s", json_path)
     return trajectory

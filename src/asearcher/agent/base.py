@@ -43,7 +43,9 @@ from asearcher.agent.parsing import ACTIONS, parse_output
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.reading import PageReading
 from asearcher.agent.trace import Trace
-from asearcher.api import GenRequest, GenResult, InferenceEngine, StopReason, Tool, Trajectory, Turn
+from asearcher.api import (
+    ContextLimitError, GenRequest, GenResult, InferenceEngine, StopReason, Tool, Trajectory, Turn,
+)
 from asearcher.errors import UserError
 from asearcher.tools import episode_tools
 
@@ -139,9 +141,12 @@ class BaseAgent:
                 traj.stop_reason = StopReason.TOKEN_BUDGET
                 break
             start = time.perf_counter()
-            result = await self.engine.agenerate(
-                GenRequest(input_ids=ctx.ids, max_new_tokens=max_new, stop=self.stop, rid=rid, **sampling_kwargs(cfg))
-            )
+            try:
+                result = await self.engine.agenerate(GenRequest(
+                    input_ids=ctx.ids, max_new_tokens=max_new, stop=self.stop, rid=rid, **sampling_kwargs(cfg)))
+            except ContextLimitError as e:  # the engine's window is smaller than our budget: end, keep the turns
+                traj.stop_reason, traj.metadata["error"] = StopReason.CONTEXT_LIMIT, str(e)
+                break
             if result.finish_reason == "abort":
                 log.info("episode %s aborted by the engine", rid)
                 return None

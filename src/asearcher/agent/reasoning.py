@@ -29,7 +29,7 @@ from asearcher.agent.history import History, clip, information
 from asearcher.agent.parsing import ACTIONS, hidden_thinking, parse_output, strip_hidden_thinking
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.trace import Trace
-from asearcher.api import InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
+from asearcher.api import ContextLimitError, InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools import episode_tools
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,8 @@ class ReasoningAgent:
         except _Aborted:
             log.info("episode %r aborted by the engine", qid)
             return None
+        except ContextLimitError as e:  # the engine's window is smaller than our budget: end, keep the turns
+            traj.stop_reason, traj.metadata["error"] = StopReason.CONTEXT_LIMIT, str(e)
         self.trace.end(traj)
         return traj
 

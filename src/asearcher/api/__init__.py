@@ -6,13 +6,14 @@ corpus -> retrieval -> tools -> agent -> trajectory -> reward -> rollout -> trai
 
 from asearcher.api.agent import Agent
 from asearcher.api.documents import Hit, Page, Passage
-from asearcher.api.engine import GenRequest, GenResult, InferenceEngine, Tokenizer
+from asearcher.api.engine import ContextLimitError, GenRequest, GenResult, InferenceEngine, Tokenizer
 from asearcher.api.retriever import PageStore, Retriever
 from asearcher.api.tool import Tool, ToolResult
 from asearcher.api.trajectory import Segment, StopReason, Trajectory, Turn
 
 __all__ = [
     "Agent",
+    "ContextLimitError",
     "GenRequest",
     "GenResult",
     "Hit",

@@ -102,5 +102,18 @@ class InferenceEngine(Protocol):
     version: int
 
     async def agenerate(self, request: GenRequest) -> GenResult:
-        """Generate one completion for `request`."""
+        """Generate one completion for `request`.
+
+        Raises ContextLimitError when the request does not fit the engine's context window.
+        Engines may also offer `async acontext_length() -> int | None`: the most tokens (prompt plus
+        output) one request may hold, None when unknown; callers clip their budgets to it.
+        """
         ...
+
+
+class ContextLimitError(RuntimeError):
+    """The request does not fit the engine's context window (prompt + output > its context length).
+
+    A limit of the model or its server, not a bug: an agent ends the episode with stop reason
+    `context_limit` instead of failing the run.
+    """

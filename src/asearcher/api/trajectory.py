@@ -14,7 +14,9 @@ class StopReason(str, Enum):
     ANSWERED = "answered"  # the model gave an answer (possibly forced at the budget)
     TURN_LIMIT = "turn_limit"  # max turns reached without an answer
     TOKEN_BUDGET = "token_budget"  # context or generation budget exhausted without an answer
-    ERROR = "error"  # the engine failed (a tool failure never ends an episode)
+    CONTEXT_LIMIT = "context_limit"  # the engine refused the request: it exceeds its context window
+    ERROR = "error"  # the engine (or a server behind a tool) failed; the record names the error
+    TIMEOUT = "timeout"  # the episode ran past its wall-clock cap
     ABORTED = "aborted"  # cancelled from outside (shutdown, rollout dropped)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
@@ -11,7 +12,7 @@ from asearcher.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from asearcher.agent.ask import EMBEDDED_ASK_DEFAULTS, AskConfig
+    from asearcher.agent.ask import EMBEDDED_DEFAULTS, AskConfig
     from asearcher.agent.factory import KINDS
 
     p = subparsers.add_parser(
@@ -22,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "embedded SmolLM2-135M-Instruct and the embedded Wikipedia corpus's BM25 index (built on first use).",
         epilog=help_epilog(AskConfig) + "\n\nKeys without a prefix are agent keys: temperature=0 means agent.temperature=0."
         "\nWithout --model (the embedded 135M model) these defaults apply first: "
-        + " ".join(f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items()) + ".",
+        + " ".join(f"{k}={v}" for k, v in EMBEDDED_DEFAULTS.items()) + ".",
         formatter_class=ParagraphHelpFormatter,
     )
     p.add_argument("question", help="the question to answer")
@@ -47,24 +48,16 @@ def _qualified(overrides: list[str]) -> list[str]:
 
 
 def _embedded_defaults(config_file: Path | None) -> list[str]:
-    """The embedded model's ask defaults, less the keys the --config file sets (the file wins)."""
-    import yaml
+    """The embedded model's defaults, less the keys the --config file sets (the file wins)."""
+    from asearcher.agent.ask import embedded_defaults
 
-    from asearcher.agent.ask import EMBEDDED_ASK_DEFAULTS
-
-    loaded = yaml.safe_load(config_file.read_text()) if config_file is not None and config_file.is_file() else None
-    loaded = loaded if isinstance(loaded, dict) else {}
-
-    def in_file(key: str) -> bool:
-        section, name = key.split(".", 1)
-        return isinstance(loaded.get(section), dict) and name in loaded[section]
-
-    return [f"{k}={v}" for k, v in EMBEDDED_ASK_DEFAULTS.items() if not in_file(k)]
+    return embedded_defaults(config_file)
 
 
 def run(args: argparse.Namespace) -> int:
     from asearcher.agent.ask import AskConfig, run_ask
     from asearcher.agent.trace import TracePrinter
+    from asearcher.redact import RedactingStream, redacted_output
 
     if args.json is not None and args.json.is_dir():
         # Checked before the episode runs: otherwise the trajectory is lost to a late IsADirectoryError.
@@ -74,6 +67,10 @@ def run(args: argparse.Namespace) -> int:
         defaults=_embedded_defaults(args.config) if args.model is None else (),
         flags={"agent": "agent.kind", "max_turns": "agent.max_turns"},
     )
-    trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
-                         trace=TracePrinter(), json_path=args.json)
+    with redacted_output():
+        trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
+                             trace=TracePrinter(RedactingStream(sys.stdout)), json_path=args.json)
+    if error := trajectory.metadata.get("error"):
+        print(f"asearcher ask: the episode ended early ({error['stop_reason']}): {error['kind']}: "
+              f"{error['message']}", file=sys.stderr)
     return 0 if trajectory.answer is not None else 1

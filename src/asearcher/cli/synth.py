@@ -7,6 +7,8 @@ import argparse
 import asyncio
 import json
 import logging
+import sys
+from pathlib import Path
 
 from asearcher.cli.common import IntermixedParser, ParagraphHelpFormatter, add_config_arguments, config_from_args
 from asearcher.config import help_epilog
@@ -26,7 +28,7 @@ class _SynthParser(IntermixedParser):
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from asearcher.synth.config import FilterConfig, SynthConfig
+    from asearcher.synth.config import EMBEDDED_SYNTH_DEFAULTS, FilterConfig, SynthConfig
 
     p = subparsers.add_parser(
         "synth",
@@ -34,9 +36,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Grow questions from random seed pages: propose a simple question, then inject facts "
         "from linked pages and fuzz direct clues, verifying every edit (validity, tool-free difficulty, "
         "answer uniqueness). Accepted questions go to --out in the training format; other seeds to "
-        "<stem>.rejected.jsonl. Rerunning the same command resumes. "
+        "<stem>.rejected.jsonl. Rerunning the same command resumes. It ends with the counts of accepted seeds and of "
+        "the others by reason, and exits with 1 when nothing was accepted, saying why and what to do. "
         "See also: asearcher synth filter --help.",
-        epilog=help_epilog(SynthConfig),
+        epilog=help_epilog(SynthConfig) + "\n\nWithout --proposer (the embedded 135M model) these defaults apply "
+        "first:\n" + " ".join(f"{k}={v}" for k, v in EMBEDDED_SYNTH_DEFAULTS.items()) + ".",
         formatter_class=ParagraphHelpFormatter,
     )
     p.__class__ = _SynthParser
@@ -80,10 +84,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from asearcher.synth.config import SynthConfig
+    from asearcher.agent.ask import embedded_defaults
+    from asearcher.synth.config import EMBEDDED_SYNTH_DEFAULTS, SynthConfig
+    from asearcher.redact import redacted_output
+    from asearcher.synth.outcomes import diagnose
     from asearcher.synth.pipeline import SynthRequest, asynthesize
 
-    config = config_from_args(SynthConfig, args)
+    defaults = () if args.proposer else embedded_defaults(Path(args.config) if args.config else None,
+                                                          EMBEDDED_SYNTH_DEFAULTS)
+    config = config_from_args(SynthConfig, args, defaults=defaults)
     req = SynthRequest(
         corpus=args.corpus,
         links=args.links,
@@ -97,17 +106,22 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     try:
-        summary = asyncio.run(asynthesize(req, config))
+        with redacted_output():
+            summary = asyncio.run(asynthesize(req, config))
     except KeyboardInterrupt:
         logger.warning("interrupted: finished seeds are kept; rerun the same command to resume")
         raise
     print(json.dumps(summary, indent=2))
+    counts = ", ".join(f"{kind}: {n}" for kind, n in summary["reasons"].items()) or "none"
+    print(f"asearcher synth: {summary['accepted']} accepted, {summary['rejected']} rejected, {summary['failed']} "
+          f"failed of {summary['seeds']} seeds; not accepted by reason: {counts}", file=sys.stderr)
+    if (why := diagnose(summary)) is not None:
+        print(f"asearcher synth: {why}", file=sys.stderr)
+        return 1
     return 0
 
 
 def run_filter(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from asearcher.synth.config import FilterConfig
     from asearcher.synth.filter import filter_questions
 

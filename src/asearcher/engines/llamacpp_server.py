@@ -31,6 +31,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def slot_context(config: EngineConfig) -> int:
+    """The context of one llama.cpp slot: `n_ctx` shared evenly by `n_parallel` slots."""
+    return config.n_ctx // max(1, config.n_parallel)
+
+
 class LlamaCppServer:
     """A llama.cpp server on 127.0.0.1 serving one GGUF model. Use as a context manager or call
     `start()` / `stop()`. Its threads live in this process; `stop()` joins them."""
@@ -108,6 +113,10 @@ class LlamaCppEngine:
 
     def __repr__(self) -> str:
         return f"LlamaCppEngine({self.server.gguf.name!r}, url={self.server.url!r})"
+
+    async def acontext_length(self) -> int:
+        """Tokens one request may hold: llama.cpp splits `n_ctx` evenly over its `n_parallel` slots."""
+        return slot_context(self.server.config)
 
     async def agenerate(self, request: GenRequest) -> GenResult:
         """Generate through the local server (see `OpenAIEngine.agenerate`)."""

@@ -17,11 +17,14 @@ import logging
 import os
 import time
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
-from asearcher.api.engine import GenRequest, GenResult
+from asearcher.api.engine import ContextLimitError, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
+from asearcher.engines.limits import context_length_from_models, context_length_from_props, is_context_overflow
+from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -30,25 +33,33 @@ class HTTPEngineError(RuntimeError):
     """The server refused a request (4xx) or kept failing after the retries."""
 
 
+class HTTPContextLimit(HTTPEngineError, ContextLimitError):
+    """The server refused the request because it exceeds the model's context window."""
+
+
 class OpenAIEngine:
     """`InferenceEngine` over an OpenAI-compatible server at `base_url` (with or without /v1)."""
 
     def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
         self.config = config or EngineConfig()
-        base = base_url.rstrip("/")
+        # A query string (`?api_key=...` for some proxies) goes with every request, after the path.
+        parts = urlsplit(base_url)
+        base = urlunsplit((parts.scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
         self.base_url = base if base.endswith("/v1") else base + "/v1"
         self.tokenizer = tokenizer
         self.version = 0
         self.model = self.config.model
+        self._context_length: int | None = None
+        self._context_probed = False
         headers = {}
         key = os.environ.get(self.config.api_key_env, "")
         if key:
             headers["Authorization"] = f"Bearer {key}"
         timeout = httpx.Timeout(self.config.timeout_s, connect=self.config.connect_timeout_s)
-        self._client = httpx.AsyncClient(headers=headers, timeout=timeout)
+        self._client = httpx.AsyncClient(headers=headers, timeout=timeout, params=parse_qsl(parts.query) or None)
 
-    def __repr__(self) -> str:  # never shows the key
-        return f"OpenAIEngine({self.base_url!r}, model={self.model!r}, mode={self.config.mode!r})"
+    def __repr__(self) -> str:  # never shows the key, nor credentials in the URL
+        return f"OpenAIEngine({redact_text(self.base_url)!r}, model={self.model!r}, mode={self.config.mode!r})"
 
     async def aclose(self) -> None:
         """Close the HTTP connections."""
@@ -67,6 +78,29 @@ class OpenAIEngine:
             result = await self._acompletions(request, model)
         result.latency_s = time.perf_counter() - start
         return result
+
+    async def acontext_length(self) -> int | None:
+        """The context length the server states: /v1/models (vLLM, SGLang and others list
+        `max_model_len` or similar), else llama.cpp's /props (per slot); None when it does not tell.
+        Asked once; a server that cannot be asked now is reported as not telling."""
+        if not self._context_probed:
+            self._context_probed = True
+            self._context_length = await self._aprobe_context_length()
+        return self._context_length
+
+    async def _aprobe_context_length(self) -> int | None:
+        root = self.base_url.removesuffix("/v1")
+        for url, read in ((self.base_url + "/models", lambda d: context_length_from_models(d, self.model)),
+                          (root + "/props", context_length_from_props)):
+            try:
+                resp = await self._client.get(url, timeout=self.config.connect_timeout_s)
+                found = read(resp.json()) if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError) as e:
+                log.debug("%s: %s", url, e)
+                continue
+            if found is not None:
+                return found
+        return None
 
     # ---- request shapes ---------------------------------------------------------------------
 
@@ -157,11 +191,15 @@ async def apost_json(
 ) -> dict[str, Any]:
     """POST JSON to a model server: bounded retries with exponential backoff on transport errors and
     5xx (then `exhausted` is raised); a 4xx raises HTTPEngineError with the server's message, unretried.
+    A read timeout is not retried either: the server took the request and is still working on it, so
+    sending it again only doubles the wait (4 x 300 s per call, measured with a loaded llama.cpp).
     Shared by every HTTP engine so they cannot drift in what they retry."""
     delay = backoff_s
     for attempt in range(retries + 1):
         try:
             resp = await client.post(url, json=body)
+        except httpx.ReadTimeout as exc:
+            raise exhausted(f"POST {url}: no reply within the read timeout ({exc!r}); not retried") from None
         except httpx.TransportError as exc:
             problem = f"{type(exc).__name__}: {exc}"
         else:
@@ -180,7 +218,12 @@ async def apost_json(
 
 def _raise_for_status(resp: httpx.Response, path: str) -> None:
     if resp.status_code >= 400:
-        raise HTTPEngineError(f"{path}: HTTP {resp.status_code} from {resp.url}: {_server_message(resp)}")
+        raise_refusal(f"{path}: HTTP {resp.status_code} from {resp.url}: {_server_message(resp)}")
+
+
+def raise_refusal(message: str) -> None:
+    """Raise a server's refusal: HTTPContextLimit when it says the request is too long, else HTTPEngineError."""
+    raise (HTTPContextLimit if is_context_overflow(message) else HTTPEngineError)(message)
 
 
 def _server_message(resp: httpx.Response) -> str:

@@ -23,7 +23,9 @@ import httpx
 
 from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
+from asearcher.engines.limits import context_length_from_models
 from asearcher.engines.openai_http import HTTPEngineError, apost_json
+from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ class ResumableRemoteEngine:
         self._client: httpx.AsyncClient | None = None
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.base_url!r}, version={self.version})"
+        return f"{type(self).__name__}({redact_text(self.base_url)!r}, version={self.version})"
 
     # ---- per-event-loop state ------------------------------------------------------------------
 
@@ -246,6 +248,18 @@ class ResumableRemoteEngine:
         raises HTTPEngineError with the server's message."""
         return await apost_json(self.client, self.base_url + path, body, retries=self.config.retries,
                                 backoff_s=self.config.retry_backoff_s, exhausted=EngineUnavailable)
+
+    async def acontext_length(self) -> int | None:
+        """`max_model_len` from the server's /v1/models (vLLM and SGLang list it); None when it does not tell."""
+        if not hasattr(self, "_context_length"):
+            try:
+                resp = await self.client.get(self.base_url + "/v1/models", timeout=self.config.connect_timeout_s)
+                found = context_length_from_models(resp.json(), self.config.model) if resp.status_code == 200 else None
+            except (httpx.HTTPError, ValueError) as e:
+                log.debug("%s/v1/models: %s", self.base_url, e)
+                found = None
+            self._context_length = found
+        return self._context_length
 
     async def ahealth(self) -> bool:
         """Whether the server answers its health endpoint (GET /health, 200)."""

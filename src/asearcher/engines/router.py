@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 
 from asearcher.api.engine import GenRequest, GenResult, InferenceEngine
+from asearcher.engines.limits import aengine_context_length
 from asearcher.engines.remote import EngineUnavailable
 
 log = logging.getLogger(__name__)
@@ -108,6 +109,11 @@ class RoutedEngine:
             finally:
                 self.load[idx] -= 1
                 self._running.pop(request.rid, None)
+
+    async def acontext_length(self) -> int | None:
+        """The smallest context length the servers state (a trajectory may land on any of them)."""
+        known = [n for e in self.engines if (n := await aengine_context_length(e)) is not None]
+        return min(known) if known else None
 
     def abort(self, rid: str) -> bool:
         """Abort request `rid` on the server running it (see the engines' `abort`)."""

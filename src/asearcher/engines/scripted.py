@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable
 
-from asearcher.api.engine import GenRequest, GenResult, Tokenizer
+from asearcher.api.engine import ContextLimitError, GenRequest, GenResult, Tokenizer
 from asearcher.engines.byte_tokenizer import ByteTokenizer
 
 Reply = str | Callable[[GenRequest], str]
@@ -25,6 +25,8 @@ class ScriptedEngine:
         tokenizer: defaults to `ByteTokenizer`.
         logprob: the behaviour logprob reported for every sampled token.
         repeat_last: when the script runs out, repeat the last reply instead of raising.
+        context_length: when set, the engine reports it and, like vLLM, refuses a request whose
+            prompt plus max_new_tokens exceeds it (ContextLimitError).
     """
 
     def __init__(
@@ -33,6 +35,7 @@ class ScriptedEngine:
         tokenizer: Tokenizer | None = None,
         logprob: float = -0.5,
         repeat_last: bool = False,
+        context_length: int | None = None,
     ) -> None:
         self.replies = list(replies)
         self.tokenizer: Tokenizer | None = tokenizer or ByteTokenizer()
@@ -40,7 +43,11 @@ class ScriptedEngine:
         self.logprob = logprob
         self.repeat_last = repeat_last
         self.requests: list[GenRequest] = []  # every request seen, for assertions
+        self.context_length = context_length
         self._next = 0
+
+    async def acontext_length(self) -> int | None:
+        return self.context_length
 
     def _reply(self, request: GenRequest) -> str:
         if self._next >= len(self.replies):
@@ -55,6 +62,11 @@ class ScriptedEngine:
     async def agenerate(self, request: GenRequest) -> GenResult:
         start = time.perf_counter()
         self.requests.append(request)
+        if self.context_length is not None and request.input_ids is not None:
+            wanted = len(request.input_ids) + request.max_new_tokens
+            if wanted > self.context_length:
+                raise ContextLimitError(f"This model's maximum context length is {self.context_length} tokens; "
+                                        f"the request asks for {wanted}")
         text = self._reply(request)
         finish = "stop"
         cut = [text.find(s) + len(s) for s in request.stop if s and s in text]

@@ -125,6 +125,11 @@ class TransformersEngine:
         self._wake.set()
         return await seq.future
 
+    async def acontext_length(self) -> int | None:
+        """The model's position limit (`max_position_embeddings` in its config), None when it has none."""
+        n = getattr(self.model.config, "max_position_embeddings", None)
+        return n if isinstance(n, int) and n > 0 else None
+
     def abort(self, rid: str) -> bool:
         """Stop request `rid`; its `agenerate` returns the partial output with finish_reason "abort".
 

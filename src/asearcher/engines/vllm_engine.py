@@ -38,7 +38,7 @@ import httpx
 
 from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.config import EngineConfig
-from asearcher.engines.openai_http import HTTPEngineError
+from asearcher.engines.openai_http import HTTPEngineError, raise_refusal
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
 from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
 
@@ -206,7 +206,7 @@ class VLLMEngine(ResumableRemoteEngine):
                     if resp.status_code >= 400:
                         message = (await resp.aread()).decode(errors="replace")[:500]
                         if resp.status_code < 500:
-                            raise HTTPEngineError(f"POST {url}: HTTP {resp.status_code}: {message}")
+                            raise_refusal(f"POST {url}: HTTP {resp.status_code}: {message}")
                         raise httpx.HTTPStatusError(message, request=resp.request, response=resp)
                     async for line in resp.aiter_lines():
                         if _consume(line, out, texts):
@@ -316,7 +316,7 @@ def _consume(line: str, out: Chunk, texts: list[str]) -> bool:
         return True
     data = json.loads(payload)
     if "error" in data:
-        raise HTTPEngineError(f"vLLM stream error: {data['error']}")
+        raise_refusal(f"vLLM stream error: {data['error']}")
     for choice in data.get("choices") or []:
         lp = choice.get("logprobs") or {}
         for token, logprob in zip(lp.get("tokens") or [], lp.get("token_logprobs") or [], strict=True):

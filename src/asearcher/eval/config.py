@@ -31,3 +31,6 @@ class EvalConfig:
     )
     judge_max_new_tokens: int = cfg(256, "Tokens the LLM judge may write (rationale and verdict).")
     fsync: bool = cfg(True, "fsync every result line (durable against power loss; ~1 ms per line).")
+    episode_timeout_s: float = cfg(
+        0.0, "Wall-clock cap of one episode in seconds (0: none); an episode past it ends with stop reason "
+        "'timeout', scored 0, and the run goes on.")

@@ -21,20 +21,24 @@ from asearcher.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-# Benchmark names the paper reports, with the folder names other toolkits use for them.
+# Benchmark names the paper reports, with the folder names other toolkits use for them; the
+# `*_rand1000` / `Bamboogle` / `frames` / `GAIA` / `xbench-deepsearch` names are the folders of
+# ASearcher's released test data (ASearcher-test-data/<name>/test.jsonl), usable as --data names.
 KNOWN_DATASETS: dict[str, tuple[str, ...]] = {
-    "nq": ("nq", "NQ", "natural_questions"),
-    "triviaqa": ("triviaqa", "TriviaQA", "trivia_qa"),
-    "popqa": ("popqa", "PopQA"),
-    "hotpotqa": ("hotpotqa", "HotpotQA"),
-    "2wiki": ("2wiki", "2wikimultihopqa", "2WikiMultihopQA"),
-    "musique": ("musique", "MuSiQue"),
+    "nq": ("nq", "NQ", "natural_questions", "NQ_rand1000"),
+    "triviaqa": ("triviaqa", "TriviaQA", "trivia_qa", "TriviaQA_rand1000"),
+    "popqa": ("popqa", "PopQA", "PopQA_rand1000"),
+    "hotpotqa": ("hotpotqa", "HotpotQA", "HotpotQA_rand1000"),
+    "2wiki": ("2wiki", "2wikimultihopqa", "2WikiMultihopQA", "2WikiMultihopQA_rand1000"),
+    "musique": ("musique", "MuSiQue", "Musique_rand1000"),
     "bamboogle": ("bamboogle", "Bamboogle"),
     "frames": ("frames", "Frames"),
     "gaia": ("gaia", "GAIA"),  # the 103 text-only validation questions
     "xbench-deepsearch": ("xbench-deepsearch", "xbench_deepsearch", "xbench"),
     "hle": ("hle", "HLE"),
 }
+# Every folder name above (any case) -> its benchmark.
+ALIASES: dict[str, str] = {folder.lower(): name for name, folders in KNOWN_DATASETS.items() for folder in folders}
 _SPLIT_FILES = [f"{split}.{ext}" for split in ("test", "dev", "validation") for ext in ("jsonl", "json", "parquet")]
 _QUESTION_KEYS = ("question", "Question", "query", "problem")
 _ID_KEYS = ("id", "qid", "_id", "task_id", "question_id")
@@ -176,13 +180,15 @@ def resolve_dataset(spec: str | Path | None, root: str | Path | None = None) -> 
         if found is None:
             raise UserError(f"{p}: folder holds none of {_SPLIT_FILES} and is not a saved `datasets` folder")
         return found
-    name = str(spec).lower()
-    if name not in KNOWN_DATASETS:
-        raise UserError(f"--data {spec!r}: no such file or folder, and not a known benchmark ({sorted(KNOWN_DATASETS)})")
+    name = ALIASES.get(str(spec).lower())
+    if name is None:
+        raise UserError(f"--data {spec!r}: no such file or folder, and not a known benchmark ({sorted(KNOWN_DATASETS)}"
+                        ", or a folder name of ASearcher's test data such as HotpotQA_rand1000)")
     base = data_root(root)
     if base is None:
         raise UserError(f"--data {spec}: set --data-root or $ASEARCHER_DATA to the folder holding <name>/test.jsonl")
-    for folder in KNOWN_DATASETS[name]:
+    # The name as given first (HotpotQA_rand1000 means that folder), then the benchmark's other names.
+    for folder in dict.fromkeys([str(spec), *KNOWN_DATASETS[name]]):
         if (base / folder).is_dir() and (found := _find_in_dir(base / folder)) is not None:
             return found
         for ext in ("jsonl", "json", "parquet"):

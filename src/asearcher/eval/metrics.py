@@ -102,8 +102,9 @@ def summarize_dataset(
             best.append(expected_max_at_k(vals, min(k, len(vals))))
         table[m] = {f"avg@{k}": _mean(avg), f"pass@{k}": _mean(best)}
     if k > 1:  # majority vote over normalised answers: the paper's parallel test-time scaling
-        voted = [score_answer(majority_vote([r["answer"] for r in rs]), rs[0]["golds"], f1_mode, metrics)
-                 for rs in by_q.values()]
+        # Ties go to the answer of the lowest sample index, not to whichever episode finished first.
+        voted = [score_answer(majority_vote([r["answer"] for r in sorted(rs, key=lambda r: int(r["sample"]))]),
+                              rs[0]["golds"], f1_mode, metrics) for rs in by_q.values()]
         for m in ("em", "f1", "cover_em"):
             table[m][f"maj@{k}"] = _mean([v[m] for v in voted])
     extra = {"judge_verdicts": judge_verdicts(records)} if "judge" in names else {}
@@ -119,6 +120,8 @@ def summarize_dataset(
         "gen_tokens": _stats([s["gen_tokens"] for s in st]),
         "time_s": _stats([s["time_s"] for s in st]),
         "stop_reasons": dict(Counter(s["stop_reason"] for s in st)),
+        # Episodes the world failed (a server down or refusing, a timeout), by exception type.
+        "errors": dict(Counter(r["error"]["kind"] for r in records if r.get("error"))),
     }
 
 
@@ -130,3 +133,22 @@ def summarize(
     for r in records:
         by_ds[r["dataset"]].append(r)
     return {ds: summarize_dataset(rs, k, f1_mode, metrics) for ds, rs in by_ds.items()}
+
+
+def overall_summary(per_dataset: dict[str, dict[str, Any]], records: list[dict[str, Any]], k: int,
+                    f1_mode: str = "multiset", metrics: str = "asearcher") -> dict[str, Any]:
+    """All datasets of a run together. Counts and per-episode stats are pooled over every episode;
+    each metric is the mean of the datasets' values, so every dataset weighs the same whatever its
+    size (ASearcher's "Average" row); the pooled metrics are kept under `metrics_pooled`."""
+    # Question ids are unique within a dataset only.
+    pooled = summarize_dataset([{**r, "qid": f"{r['dataset']}/{r['qid']}"} for r in records], k, f1_mode,
+                               metrics)
+    macro: dict[str, dict[str, float]] = {}
+    for s in per_dataset.values():
+        for m, cols in s["metrics"].items():
+            for col in cols:
+                macro.setdefault(m, {})[col] = _mean([d["metrics"][m][col] for d in per_dataset.values()
+                                                      if col in d["metrics"].get(m, {})])
+    pooled["metrics_pooled"], pooled["metrics"] = pooled["metrics"], macro
+    pooled["datasets"] = len(per_dataset)
+    return pooled

@@ -8,14 +8,16 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from asearcher.redact import redact
+
 logger = logging.getLogger(__name__)
 
 _METRIC_NAMES = {"em": "EM", "f1": "F1", "cover_em": "cover-EM", "judge": "judge"}
 
 
 def _column_order(col: str) -> int:
-    """avg@k, then pass@k, then maj@k."""
-    return ("avg", "pass", "maj").index(col.split("@")[0])
+    """avg@k, then pass@k, then maj@k, then agg@k (the aggregator LLM's pick)."""
+    return ("avg", "pass", "maj", "agg").index(col.split("@")[0])
 
 
 def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | None = None) -> str:
@@ -26,6 +28,9 @@ def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | 
     for ds, s in summary.items():
         lines += ["", f"## {ds}", "", f"{s['questions']} questions, {s['samples']} samples, "
                   f"answered {s['answered']:.1%}", ""]
+        if "datasets" in s:
+            lines[-1:] = [f"Metrics: the mean over the {s['datasets']} datasets (each weighs the same); counts and "
+                          "per-episode stats over all episodes.", ""]
         cols = sorted({c for m in s["metrics"].values() for c in m}, key=_column_order)
         lines.append("| metric | " + " | ".join(cols) + " |")
         lines.append("|---|" + "---|" * len(cols))
@@ -38,6 +43,9 @@ def summary_markdown(summary: dict[str, dict[str, Any]], meta: dict[str, Any] | 
             lines.append(f"| {stat} | {st['mean']:.2f} | {st['median']:.2f} | {st['max']:.2f} |")
         reasons = ", ".join(f"{k}: {v}" for k, v in sorted(s["stop_reasons"].items()))
         lines += ["", f"Stop reasons: {reasons}"]
+        if s.get("errors"):
+            failed = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items()))
+            lines += ["", f"Episodes failed by the world (scored 0; details under `error` in results.jsonl): {failed}"]
     return "\n".join(lines) + "\n"
 
 
@@ -100,6 +108,7 @@ def write_report(
     """Write summary.json, summary.md and the plots under `out_dir`; returns what was written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    summary, meta = redact(summary), redact(meta or {})  # meta names the servers: no credentials in reports
     (out / "summary.json").write_text(json.dumps({"meta": meta or {}, "datasets": summary}, indent=2, ensure_ascii=False))
     (out / "summary.md").write_text(summary_markdown(summary, meta))
     written = {"summary.json": out / "summary.json", "summary.md": out / "summary.md"}

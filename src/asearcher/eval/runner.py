@@ -3,11 +3,16 @@
 Each finished (question, sample) is scored with the shared graders (`asearcher.reward`) and
 appended to `results.jsonl` at once, so an interrupted run (Ctrl-C, crash, SIGKILL) loses only the
 episodes in flight; rerunning the same command skips every finished pair.
+
+An episode that fails from the world's side (a server refusing or failing, a timeout: see
+`asearcher.failures`) is recorded with its typed stop reason and error, scored 0, and the run goes
+on; any other exception is our bug and ends the run.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Callable
@@ -22,11 +27,15 @@ from asearcher.api.trajectory import Trajectory
 from asearcher.eval.datasets import QAItem
 from asearcher.eval.metrics import score_answer
 from asearcher.eval.results import ResultsFile
+from asearcher.failures import EpisodeFailure, acapped, classify
+from asearcher.redact import redact
 from asearcher.reward.judge import LLMJudge
 
 logger = logging.getLogger(__name__)
 
-AgentFactory = Callable[[], Agent]
+# Builds a fresh agent for one episode. A factory taking one argument gets the sample index, so that
+# the k samples of a question can be seeded differently.
+AgentFactory = Callable[..., Agent]
 
 
 @dataclass(slots=True)
@@ -39,6 +48,20 @@ class RunOptions:
     metrics: str = "asearcher"  # answer metrics: "asearcher" or "squad" (docs/metrics.md)
     progress: bool = True  # show a tqdm bar
     fsync: bool = True  # fsync every result line
+    episode_timeout_s: float = 0.0  # wall-clock cap of one episode (0: none); past it: stop reason "timeout"
+
+
+def sample_seed(seed: int | None, sample: int, k: int) -> int | None:
+    """The sampling seed of sample `sample` of k: `seed + sample`, so the k samples of a question differ
+    on engines that honour seeds (one seed for all would make them identical); with no seed set, k = 1
+    keeps the engine's default and k > 1 numbers the samples from 0, reproducibly.
+
+    >>> [sample_seed(7, s, 3) for s in range(3)], sample_seed(None, 0, 1), sample_seed(None, 2, 4)
+    ([7, 8, 9], None, 2)
+    """
+    if seed is None and k == 1:
+        return None
+    return (seed or 0) + sample
 
 
 def gen_tokens(traj: Trajectory) -> int:
@@ -46,12 +69,13 @@ def gen_tokens(traj: Trajectory) -> int:
     return sum(t.gen_tokens for t in traj.turns) or traj.num_sampled_tokens
 
 
-def make_record(
-    item: QAItem, sample: int, traj: Trajectory | None, elapsed: float, f1_mode: str, metrics: str = "asearcher"
-) -> dict[str, Any]:
-    """The result line for one episode; a rejected episode (None) scores 0 with stop reason "rejected"."""
+def make_record(item: QAItem, sample: int, traj: Trajectory | None, elapsed: float, f1_mode: str,
+                failure: EpisodeFailure | None = None, metrics: str = "asearcher") -> dict[str, Any]:
+    """The result line for one episode. A rejected episode (None) scores 0 with stop reason "rejected";
+    a failed one scores 0 with its failure's stop reason, and the failure under "error"."""
     answer = traj.answer if traj is not None else None
-    return {
+    stop = failure.stop_reason.value if failure else traj.stop_reason.value if traj else "rejected"
+    record = {
         "qid": item.id,
         "sample": sample,
         "dataset": item.source,
@@ -65,11 +89,14 @@ def make_record(
             "searches": traj.num_searches if traj else 0,
             "gen_tokens": gen_tokens(traj) if traj else 0,
             "format_ok": traj.format_ok if traj else False,
-            "stop_reason": traj.stop_reason.value if traj else "rejected",
+            "stop_reason": stop,
             "time_s": round(elapsed, 4),
         },
         "trajectory": traj.to_dict() if traj else None,
     }
+    if failure is not None:
+        record["error"] = failure.to_dict()
+    return record
 
 
 class _Progress:
@@ -93,20 +120,52 @@ class _Progress:
         self.bar.close()
 
 
-async def _episode(
-    item: QAItem, sample: int, factory: AgentFactory, judge: LLMJudge | None, f1_mode: str, metrics: str = "asearcher"
-) -> dict[str, Any]:
-    agent = factory()  # a fresh agent per episode: per-episode state never leaks between questions
+def _build(factory: AgentFactory, sample: int) -> Agent:
+    """A fresh agent per episode (per-episode state never leaks between questions)."""
+    takes_sample = len(inspect.signature(factory).parameters) >= 1
+    return factory(sample) if takes_sample else factory()
+
+
+async def _arun_agent(agent: Agent, item: QAItem, cap_s: float) -> tuple[Trajectory | None, EpisodeFailure | None]:
+    """The episode's trajectory, or its failure when the world failed it; our bugs propagate."""
+    try:
+        return await acapped(agent.arun(item.question, qid=item.id, gold=list(item.golds)), cap_s), None
+    except Exception as exc:  # deliberate fault tolerance: only the world's failures are kept
+        failure = classify(exc)
+        if failure is None:
+            raise
+        logger.warning("question %s: episode ended by %s: %s", item.id, failure.kind, failure.message)
+        return None, failure
+
+
+async def _ajudge(judge: LLMJudge, item: QAItem, record: dict[str, Any]) -> None:
+    """Add the judge's score; a judge server that fails counts as an incorrect verdict, shown as such."""
+    try:
+        verdict = await judge.ajudge(item.question, item.golds, record["answer"])
+    except Exception as exc:  # deliberate fault tolerance, as for episodes
+        failure = classify(exc)
+        if failure is None:
+            raise
+        record["scores"]["judge"] = 0.0
+        record["judge"] = {"verdict": "error", "raw": f"{failure.kind}: {failure.message}"}
+        return
+    record["scores"]["judge"] = verdict.score
+    record["judge"] = {"verdict": verdict.verdict, "raw": verdict.raw}
+
+
+async def _episode(item: QAItem, sample: int, factory: AgentFactory, judge: LLMJudge | None,
+                   opts: RunOptions) -> dict[str, Any]:
+    agent = _build(factory, sample)
     start = time.perf_counter()
-    traj = await agent.arun(item.question, qid=item.id, gold=list(item.golds))
+    traj, failure = await _arun_agent(agent, item, opts.episode_timeout_s)
     if traj is not None:
         traj.metadata["sample"] = sample
-    record = make_record(item, sample, traj, time.perf_counter() - start, f1_mode, metrics)
+    record = make_record(item, sample, traj, time.perf_counter() - start, opts.f1_mode, failure, opts.metrics)
+    record["seed"] = getattr(getattr(agent, "config", None), "seed", None)  # the sampling seed it ran with
     if judge is not None:
-        verdict = await judge.ajudge(item.question, item.golds, record["answer"])
-        record["scores"]["judge"] = verdict.score
-        record["judge"] = {"verdict": verdict.verdict, "raw": verdict.raw}
-    return record
+        await _ajudge(judge, item, record)
+    # Credentials can reach a record through error messages (a server URL with a password in it).
+    return redact(record)
 
 
 async def arun_eval(
@@ -137,7 +196,7 @@ async def arun_eval(
         async def worker() -> None:
             while not queue.empty():
                 item, sample = queue.get_nowait()
-                record = await _episode(item, sample, factory, judge, opts.f1_mode, opts.metrics)
+                record = await _episode(item, sample, factory, judge, opts)
                 out.append(record)  # synchronous: lines never interleave
                 progress.update(record)
 

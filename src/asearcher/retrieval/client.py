@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -88,12 +90,14 @@ class RetrievalClient:
         """The top passages for each query, with scores, best first."""
         body = {"queries": list(queries), "topk": self.default_topk if topk is None else topk, "return_scores": True}
         result = await self._apost("/retrieve", body)
-        return [[_hit_from_item(item) for item in hits] for hits in result]
+        with _malformed(self.base_url + "/retrieve", result, len(queries)):
+            return [[_hit_from_item(item) for item in hits] for hits in result]
 
     async def aaccess(self, urls: list[str]) -> list[Page | None]:
         """The page at each URL, or None where the server has no such page."""
         result = await self._apost("/access", {"urls": list(urls)})
-        return [_page_from_doc(doc) for doc in result]
+        with _malformed(self.base_url + "/access", result, len(urls)):
+            return [_page_from_doc(doc) for doc in result]
 
     async def ahealth(self) -> bool:
         """True when the server is up and its index is loaded (one attempt, no retry)."""
@@ -136,6 +140,18 @@ class RetrievalClient:
         if not isinstance(result, list):
             raise RetrievalError(f"{url} answered 200 without a 'result' list: {response.text[:200]!r}")
         return result
+
+
+@contextmanager
+def _malformed(url: str, result: list[Any], expected: int) -> Iterator[None]:
+    """Turn a reply of the wrong shape (another server's data, not our bug) into a RetrievalError."""
+    if len(result) != expected:
+        raise RetrievalError(f"{url} answered {len(result)} results for {expected} requests: {str(result)[:200]!r}")
+    try:
+        yield
+    except (TypeError, AttributeError, KeyError, ValueError) as e:
+        detail = f"{type(e).__name__}: {e}"
+        raise RetrievalError(f"{url} answered a malformed result ({detail}): {str(result)[:200]!r}") from None
 
 
 def _detail(response: httpx.Response) -> str:

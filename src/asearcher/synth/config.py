@@ -66,6 +66,23 @@ class SynthConfig:
             raise UserError("facts_per_page and link_candidates must be >= 1, page_chars >= 100")
 
 
+# `asearcher synth` without --proposer runs the embedded SmolLM2-135M on llama.cpp: limits that keep a
+# seed to minutes on a shared CPU (with the defaults above, one request of 512 tokens outlived the
+# 300 s engine timeout four times over, ~20 min per call). One llama.cpp thread, as for `ask`: with
+# all cores its threads spin-wait on each other on a shared machine. The --config file and key=value
+# overrides win. The model is too small to be a data source anyway (docs/synth.md).
+EMBEDDED_SYNTH_DEFAULTS = {
+    "engine.n_threads": "1",
+    "direct_samples": "2",
+    "max_edits": "2",
+    "json_retries": "1",
+    "page_chars": "1500",
+    "proposer.max_new_tokens": "128",
+    "verifier.max_new_tokens": "96",
+    "answer.max_new_tokens": "32",
+}
+
+
 @dataclass
 class FilterConfig:
     """Difficulty filtering of questions by k rollouts each (the ASearcher paper's recipe)."""

@@ -20,9 +20,12 @@ from typing import Any
 
 from tqdm import tqdm
 
-from asearcher.config import save_config
 from asearcher.eval.results import read_results
+from asearcher.eval.run_folder import save_config_redacted
+from asearcher.redact import redact
+from asearcher.failures import classify
 from asearcher.synth.agent import SynthesisAgent
+from asearcher.synth.outcomes import count_reasons
 from asearcher.synth.output import JsonlAppender, config_path, rejected_path, summary_path
 
 logger = logging.getLogger(__name__)
@@ -91,7 +94,7 @@ async def arun_synth(
         raise ValueError(f"concurrency must be >= 1, got {concurrency}")
     out = Path(out)
     accepted, others = JsonlAppender(out), JsonlAppender(rejected_path(out))
-    save_config(agent.config, config_path(out))
+    save_config_redacted(agent.config, config_path(out))
     wanted = {j.id for j in jobs}
     old = [r for r in accepted.records + others.records if r.get("id") in wanted]
     done_ids = {r["id"] for r in old}
@@ -104,8 +107,9 @@ async def arun_synth(
 
     async def one(job: SynthJob) -> None:
         async with sem:
-            record = await agent.arun(job.id, job.url)
+            record = await _arun_seed(agent, job)
         record["synth"] = {"index": job.index, **(meta or {})}
+        record = redact(record)  # meta names the models' URLs, error messages may quote them
         (accepted if record["status"] == "accepted" else others).append(record)  # no await: lines never interleave
         bar.update(record["status"])
 
@@ -124,6 +128,20 @@ async def arun_synth(
     return summary
 
 
+async def _arun_seed(agent: SynthesisAgent, job: SynthJob) -> dict[str, Any]:
+    """One seed's record; a seed the world failed (a model server down or refusing) is a failed record."""
+    try:
+        return await agent.arun(job.id, job.url)
+    except Exception as exc:  # deliberate fault tolerance: only the world's failures are kept
+        failure = classify(exc)
+        if failure is None:
+            raise
+        logger.warning("seed %s (%s): %s: %s", job.id, job.url, failure.kind, failure.message)
+        return {"id": job.id, "question": None, "answer": None, "source": agent.config.source, "status": "failed",
+                "reason": f"model server: {failure.kind}: {failure.message}", "seed_url": job.url, "facts": [],
+                "pages": [], "accuracy": None, "history": [], "error": failure.to_dict()}
+
+
 def _summary(records: list[dict[str, Any]], wanted: set[str], out: Path, elapsed: float) -> dict[str, Any]:
     mine = [r for r in records if r.get("id") in wanted]
     status = Counter(r.get("status", "failed") for r in mine)
@@ -138,6 +156,7 @@ def _summary(records: list[dict[str, Any]], wanted: set[str], out: Path, elapsed
         "rejected": status["rejected"],
         "failed": status["failed"],
         "acceptance_rate": round(status["accepted"] / n, 4),
+        "reasons": count_reasons(mine),
         "edit_steps": dict(sorted(actions.items())),
         "files": {"accepted": str(out), "rejected": str(rejected_path(out))},
         "time_s": round(elapsed, 2),
