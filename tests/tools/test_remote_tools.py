@@ -13,6 +13,7 @@ from asearcher.corpus import JsonlPageStore
 from asearcher.retrieval import load_index
 from asearcher.retrieval.client import RetrievalClient, RetrievalUnreachable
 from asearcher.retrieval.server import create_app
+from asearcher.retrieval.server_address import write_address_file
 from asearcher.retrieval.server_runner import ServerThread
 from asearcher.tools import SearchTool, ToolsConfig, aclose_tools, episode_tools, make_tools
 from asearcher.tools.backends import DeadlineSearch
@@ -151,3 +152,14 @@ async def test_the_deadline_bounds_any_backend(fixture_server) -> None:
     r = await tool.acall(query="x")
     assert time.monotonic() - start < 1.5
     assert not r.ok and "took longer than 0.3 s" in r.text
+
+
+async def test_a_folder_of_address_files_is_a_retriever_spec(server_url, tmp_path) -> None:
+    # ASearcher users point --retriever at their RAG_SERVER_ADDR_DIR.
+    write_address_file(tmp_path, "127.0.0.1", int(server_url.rsplit(":", 1)[1]))
+    tools = make_tools(str(tmp_path), ToolsConfig(topk=2))
+    try:
+        found = await tools["search"].acall(query="Mona Lisa Leonardo portrait")
+    finally:
+        await aclose_tools(tools)
+    assert found.ok and found.data["hits"][0]["url"] == "https://en.wikipedia.org/wiki/Mona_Lisa"
