@@ -38,6 +38,7 @@ from asearcher.retrieval.server_schema import describe_validation_errors
 logger = logging.getLogger(__name__)
 
 IndexSource = Path | str | Retriever | Callable[[], Retriever]
+MAX_LOGGED_KEYS = 64
 
 
 def _loader(index: IndexSource) -> Callable[[], Retriever]:
@@ -85,11 +86,19 @@ class _ServiceState:
         return retriever
 
     def note_unknown_keys(self, path: str, extra: dict[str, Any] | None) -> None:
-        """Log each unknown request key once: peers ignore them, but a typo (top_k) should be visible."""
+        """Log each unknown request key once: peers ignore them, but a typo (top_k) should be visible.
+
+        At most MAX_LOGGED_KEYS distinct keys are remembered, so random keys cannot grow memory or
+        flood the log.
+        """
         for key in sorted(extra or {}):
-            if (path, key) not in self.unknown_keys:
-                self.unknown_keys.add((path, key))
-                logger.warning("%s: request field %r is not known and is ignored (first time seen)", path, key)
+            if (path, key) in self.unknown_keys or len(self.unknown_keys) > MAX_LOGGED_KEYS:
+                continue
+            self.unknown_keys.add((path, key))
+            if len(self.unknown_keys) > MAX_LOGGED_KEYS:
+                logger.warning("more than %d distinct unknown request fields: no longer logging them", MAX_LOGGED_KEYS)
+                return
+            logger.warning("%s: request field %r is not known and is ignored (first time seen)", path, key[:80])
 
     def pages_within_budget(self, urls: list[str], budget: int) -> list[Page | None] | None:
         """The pages at `urls`, or None as soon as their served size passes `budget` bytes."""
