@@ -188,7 +188,9 @@ def render(m: dict, result: dict, args: argparse.Namespace) -> str:
              "latencies are pessimistic). One `asearcher serve` process over the embedded corpus's BM25 "
              f"index with its pages; {args.concurrency} concurrent clients in one asyncio process on the same "
              f"machine; {bad:.0%} bad requests (see the script for the mix), plus {args.slowloris} slowloris "
-             "connections. An error is a transport failure or a status other than the expected one.", "",
+             "connections. An error is a transport failure or a status other than the expected one. The "
+             "point of the soak is errors and memory over time; its latencies include the load generator "
+             "sharing the cores (throughput is measured in the Retrieval section).", "",
              f"Totals: {result['requests']:,} requests, {result['errors']} errors, {result['server_errors']} "
              f"replies with a 5xx; server RSS {result['rss_start_mib']:.0f} MiB at start, "
              f"{result['rows'][-1]['rss_mib']:.0f} MiB at the end; slowloris connections closed by the "
