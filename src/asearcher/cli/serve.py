@@ -34,7 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-address-to", type=Path, default=None, metavar="DIR",
                    help="once the index is loaded, write ASearcher's address file Host{ip}_IP{port}.txt (holding "
                    "ip:port) into DIR, and remove it on shutdown: ASearcher's clients (RAG_SERVER_ADDR_DIR) and ours "
-                   "(--retriever DIR) find the server there")
+                   "(--retriever DIR) find the server there; with --host 0.0.0.0 the file names this machine's IP")
     add_config_arguments(p, config_help="YAML file with server settings", overrides_metavar="key=value",
                          overrides_help="server settings, e.g. max_batch=32")
     p.set_defaults(func=run)
