@@ -45,6 +45,8 @@ def test_batch_search_equals_single_search(bm25):
         "Mona AND OR NOT Lisa",
         'unbalanced "quote ( [ { ^2 ~1 * \\ /',
         "Mona:Lisa:Leonardo",
+        "Mona_Lisa",
+        "who painted Mona_Lisa_(painting)?",
         "???",
         "",
     ],
@@ -57,8 +59,12 @@ def test_punctuation_heavy_queries_do_not_raise(bm25, query):
         assert isinstance(hits, list)
 
 
-def test_query_terms_keep_only_words():
-    assert query_terms('Who painted the "Mona Lisa"? (a:b) -c AND') == "who painted the mona lisa a b c and"
+def test_query_terms_are_the_index_terms_of_the_words_and_nothing_is_syntax():
+    # Stemmed (painted -> paint), lowercased, split at every non-alphanumeric char (also "_"),
+    # each term once, in order; AND is a word like any other.
+    want = ["who", "paint", "the", "mona", "lisa", "a", "b", "c", "and"]
+    assert query_terms('Who painted the "Mona_Lisa"? (a:b) -c AND the') == want
+    assert query_terms("Painted", "default") == ["painted"]
 
 
 def test_save_load_round_trip(bm25, tmp_path):

@@ -51,3 +51,25 @@ async def test_hundreds_of_parallel_requests_are_all_answered_correctly(bm25_ind
     # Parallel single-query requests were merged: fewer batch_search rounds than requests.
     assert batches["max_batch"] > 1
     assert batches["batches"] < len(queries)
+
+
+async def test_hostile_queries_in_a_shared_batch_fail_no_request(tiny_passages) -> None:
+    # 31 plain requests and hostile ones arrive together, so they share micro-batches; each is
+    # answered 200 with its own results (once, an underscore made the whole batch a 500).
+    from asearcher.retrieval.bm25 import BM25Retriever
+
+    r = BM25Retriever()
+    r.index(tiny_passages)
+    hostile = [b'{"queries": ["Mona_Lisa"]}', b'{"queries": ["\\ud800 title:(Mona AND \\"Lisa"]}',
+               b'{"queries": ["\\u0000\\u202e NOT OR [a TO z]"]}']
+    with ServerThread(create_app(r, None, ServerConfig(max_wait_ms=50))) as url:
+        async with httpx.AsyncClient(base_url=url, timeout=30) as http:
+            plain = [http.post("/retrieve", json={"queries": [f"Mona Lisa painting {i}"], "topk": 1})
+                     for i in range(31)]
+            bad = [http.post("/retrieve", content=b, headers={"content-type": "application/json"}) for b in hostile]
+            answers = await asyncio.gather(*plain, *bad)
+        health = httpx.get(f"{url}/health").json()
+    assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers if a.status_code != 200]
+    assert all(a.json()["result"][0][0]["id"] == "p0" for a in answers[:31])
+    assert answers[31].json()["result"][0][0]["id"] == "p0"  # Mona_Lisa searches mona + lisa
+    assert health["batches"]["max_batch"] > 1

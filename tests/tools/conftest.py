@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -30,6 +31,9 @@ class FixtureServer:
     def __init__(self) -> None:
         self.requests: list[tuple[str, str, dict[str, str], bytes]] = []  # method, path, headers, body
         self.serper_results: list[dict] = []
+        # path -> (status, headers, body), or a function(body) returning one: scripted replies,
+        # e.g. a retrieval server answering a wrong shape (checked before the built-in routes).
+        self.replies: dict[str, tuple[int, dict, bytes] | Callable[[bytes], tuple[int, dict, bytes]]] = {}
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
@@ -71,6 +75,9 @@ class FixtureServer:
 
     def route(self, method: str, path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
         html = {"Content-Type": "text/html; charset=utf-8"}
+        if path in self.replies:
+            reply = self.replies[path]
+            return reply(body) if callable(reply) else reply
         if path == "/article":
             return 200, html, ARTICLE.encode()
         if path == "/plain":

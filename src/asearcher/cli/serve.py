@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
@@ -30,6 +31,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pages", action="store_true", help="serve no /access even if the index names a pages file")
     p.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8000)")
+    p.add_argument("--save-address-to", type=Path, default=None, metavar="DIR",
+                   help="once the index is loaded, write ASearcher's address file Host{ip}_IP{port}.txt (holding "
+                   "ip:port) into DIR, and remove it on shutdown: ASearcher's clients (RAG_SERVER_ADDR_DIR) and ours "
+                   "(--retriever DIR) find the server there; with --host 0.0.0.0 the file names this machine's IP")
     add_config_arguments(p, config_help="YAML file with server settings", overrides_metavar="key=value",
                          overrides_help="server settings, e.g. max_batch=32")
     p.set_defaults(func=run)
@@ -66,15 +71,55 @@ def run(args: argparse.Namespace) -> int:
     pages_path = _pages_path(args, meta, index_dir)
 
     from asearcher.retrieval.server import create_app
-    from asearcher.retrieval.server_runner import run_server
+    from asearcher.retrieval.server_runner import bind_socket, run_server
 
     pages = None
     if pages_path is not None:
         from asearcher.corpus import JsonlPageStore
 
         pages = JsonlPageStore(pages_path)
-    app = create_app(index_dir, pages, config)
+    try:
+        sock = bind_socket(config.host, config.port)
+    except OSError as e:
+        raise UserError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
+    port = sock.getsockname()[1]  # the real one when port=0
+    announce = _AddressFile(args.save_address_to, config.host, port) if args.save_address_to else None
+    app = create_app(index_dir, pages, config, on_ready=announce.write if announce else None,
+                     on_stop=announce.remove if announce else None)
     logger.info("serving %s (%s, %s passages) on http://%s:%d", index_dir, meta.get("kind", "?"),
-                meta.get("count", "?"), config.host, config.port)
-    run_server(app, config)
+                meta.get("count", "?"), config.host, port)
+    try:
+        run_server(app, config, sock)
+    finally:
+        if announce is not None:
+            announce.remove()  # also here: start-up may fail before the app's shutdown hook exists
     return 0
+
+
+class _AddressFile:
+    """The address file of this server: checked at start-up, written when ready, removed at exit."""
+
+    def __init__(self, folder: Path, bind_host: str, port: int) -> None:
+        from asearcher.retrieval.server_address import advertised_host
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"--save-address-to {folder}: cannot create the folder ({e.strerror or e})") from None
+        if not os.access(folder, os.W_OK):
+            raise UserError(f"--save-address-to {folder}: the folder is not writable")
+        self.folder, self.host, self.port = folder, advertised_host(bind_host), port
+        self.path: Path | None = None
+
+    def write(self) -> None:
+        from asearcher.retrieval.server_address import write_address_file
+
+        self.path = write_address_file(self.folder, self.host, self.port)
+        logger.warning("address file written: %s (%s:%d)", self.path, self.host, self.port)
+
+    def remove(self) -> None:
+        from asearcher.retrieval.server_address import remove_address_file
+
+        if self.path is not None:
+            remove_address_file(self.path)
+            self.path = None

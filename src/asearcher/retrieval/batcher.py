@@ -2,8 +2,10 @@
 
 Concurrent HTTP requests each submit their queries to one `MicroBatcher`; a worker task drains
 everything waiting (up to `max_batch`), runs `retriever.batch_search` once per distinct `topk` in
-a worker thread, and resolves each query's future. While a batch runs, new queries pile up in the
-queue and form the next batch, so the batch size grows with the load by itself. With `workers` > 1,
+a worker thread, and resolves each query's future. A batch that raises is searched again query
+by query, so an error reaches only the caller whose query causes it. While a batch runs, new
+queries pile up in the queue and form the next batch, so the batch size grows with the load by
+itself. With `workers` > 1,
 that many workers take batches from the one queue, so a second batch can be searched while the
 first one still runs (the retriever must then be safe to call from several threads at once).
 """
@@ -154,11 +156,18 @@ class MicroBatcher:
             results = await asyncio.to_thread(self._batch_search, queries, topk)
             if len(results) != len(items):
                 raise RuntimeError(f"batch_search returned {len(results)} result lists for {len(items)} queries")
-        except Exception as e:  # noqa: BLE001 - handed to every waiting caller, never swallowed
-            logger.exception("batch_search failed on %d queries", len(items))
-            for it in items:
-                if not it.future.done():
-                    it.future.set_exception(e)
+        except Exception as e:  # noqa: BLE001 - isolated below, then handed to the caller that caused it
+            if len(items) > 1:
+                # One bad query must not fail the requests it happened to be batched with: search
+                # each query alone, so the error reaches only the caller whose query raises.
+                logger.warning("batch_search failed on a batch of %d (%s: %s); searching them one by one",
+                               len(items), type(e).__name__, e)
+                for it in items:
+                    await self._arun_group(topk, [it])
+                return
+            logger.exception("batch_search failed on query %r", items[0].query[:200])
+            if not items[0].future.done():
+                items[0].future.set_exception(e)
             return
         for it, hits in zip(items, results, strict=True):
             if not it.future.done():

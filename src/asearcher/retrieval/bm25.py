@@ -6,9 +6,9 @@ stores only each document's row) and `bm25.json` (this retriever's config).
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import re
 import shutil
 import tempfile
 import time
@@ -23,21 +23,40 @@ from asearcher.config import from_dict, to_dict
 from asearcher.errors import UserError
 from asearcher.retrieval.config import BM25Config
 from asearcher.retrieval.passage_store import META_FILE, OFFSETS_FILE, TEXT_FILE, PassageStore, write_store
+from asearcher.retrieval.query_text import clean_query
 
 log = logging.getLogger(__name__)
 
 CONFIG_FILE = "bm25.json"
 TANTIVY_DIR = "tantivy"
-_WORD = re.compile(r"\w+")
+MAX_QUERY_TERMS = 1024
+"""Distinct terms of one query that are searched (the first ones); bounds the work of huge queries."""
+
+# The analysers tantivy registers under these names (tantivy/src/tokenizer/tokenizer_manager.rs):
+# simple tokenizer (splits on non-alphanumeric chars), tokens over 40 bytes dropped, lowercased, and
+# for en_stem the English Porter stemmer. Queries must be analysed exactly as the indexed text was.
+_STEMMERS = {"en_stem": "english", "default": None}
 
 
-def query_terms(query: str) -> str:
-    """The query as plain lowercase words, safe for tantivy's query parser.
+@functools.cache
+def _analyzer(tokenizer_name: str) -> tantivy.TextAnalyzer:
+    if tokenizer_name not in _STEMMERS:
+        raise ValueError(f"no query analyser for tantivy tokenizer {tokenizer_name!r}")
+    builder = tantivy.TextAnalyzerBuilder(tantivy.Tokenizer.simple())
+    builder = builder.filter(tantivy.Filter.remove_long(40)).filter(tantivy.Filter.lowercase())
+    if _STEMMERS[tokenizer_name]:
+        builder = builder.filter(tantivy.Filter.stemmer(_STEMMERS[tokenizer_name]))
+    return builder.build()
 
-    Tantivy's syntax gives meaning to `"`, `:`, `(`, `-`, `+`, `*`, `^`, `~` and to upper-case
-    AND/OR/NOT; user questions contain all of these, so only word characters are kept.
+
+def query_terms(query: str, tokenizer_name: str = "en_stem") -> list[str]:
+    """The query's distinct index terms in order, analysed as the index analysed its passages.
+
+    Nothing in the text is syntax: `Mona_Lisa` is the two terms mona + lisa, `AND` the term "and",
+    `title:x` the terms title + x. At most MAX_QUERY_TERMS distinct terms are kept.
     """
-    return " ".join(_WORD.findall(query.lower()))
+    terms = dict.fromkeys(_analyzer(tokenizer_name).analyze(clean_query(query)))
+    return list(terms)[:MAX_QUERY_TERMS]
 
 
 def _schema(config: BM25Config) -> tantivy.Schema:
@@ -89,13 +108,22 @@ class BM25Retriever:
         """The `topk` best passages by BM25; [] for a query with no words or topk < 1."""
         if self._searcher is None:
             raise RuntimeError("BM25Retriever.search before index() or load()")
-        terms = query_terms(query)
+        terms = query_terms(query, self.config.stemmer)
         if not terms or topk < 1:
             return []
-        parsed = self._index.parse_query(terms, ["body"])
-        hits = self._searcher.search(parsed, topk).hits
+        hits = self._searcher.search(self._query(terms), topk).hits
         rows = [self._searcher.doc(addr)["row"][0] for _score, addr in hits]
         return [Hit(p, float(score)) for p, (score, _addr) in zip(self.store.get_many(rows), hits, strict=True)]
+
+    def _query(self, terms: list[str]) -> tantivy.Query:
+        """OR of one term query per distinct term, built, never parsed, so no text can be syntax.
+
+        Scores equal those of tantivy's parser on the same words (it too makes a BooleanQuery of
+        SHOULD TermQueries, one per distinct term; checked in tests/retrieval/test_query_text.py).
+        """
+        schema = self._index.schema
+        return tantivy.Query.boolean_query(
+            [(tantivy.Occur.Should, tantivy.Query.term_query(schema, "body", t, index_option="freq")) for t in terms])
 
     def batch_search(self, queries: list[str], topk: int) -> list[list[Hit]]:
         """`search` for each query (tantivy answers one in ~0.3 ms; a loop is already efficient)."""

@@ -31,6 +31,7 @@ from asearcher.retrieval import embedding_cache
 from asearcher.retrieval.config import DenseConfig
 from asearcher.retrieval.embedder import Embedder, resolve_model, set_threads
 from asearcher.retrieval.passage_store import META_FILE, OFFSETS_FILE, TEXT_FILE, PassageStore, write_store
+from asearcher.retrieval.query_text import clean_query
 
 log = logging.getLogger(__name__)
 
@@ -194,7 +195,9 @@ class DenseRetriever:
             raise RuntimeError("DenseRetriever.search before index() or load()")
         if not queries or topk < 1 or len(self) == 0:
             return [[] for _ in queries]
-        scores, rows = self.faiss_index.search(self.embedder.encode_queries(queries), min(topk, len(self)))
+        # clean_query: lone surrogates would make the Rust tokenizer raise (see query_text.py).
+        vectors = self.embedder.encode_queries([clean_query(q) for q in queries])
+        scores, rows = self.faiss_index.search(vectors, min(topk, len(self)))
         out = []
         for srow, irow in zip(scores, rows, strict=True):
             keep = [(float(s), int(i)) for s, i in zip(srow, irow, strict=True) if i >= 0]

@@ -16,7 +16,16 @@ class ServerConfig:
     port: int = cfg(8000, "TCP port to listen on (0 picks a free one).")
     default_topk: int = cfg(3, "Passages per query when a request gives no topk (Search-R1 uses 3).")
     max_topk: int = cfg(100, "Largest topk a request may ask for; larger ones get a 422.")
-    max_queries: int = cfg(1024, "Most queries (or URLs) in one request; more get a 422.")
+    max_queries: int = cfg(
+        4096,
+        "Most queries (or URLs) in one request; more get a 422. Search-R1's rollout sends every active "
+        "rollout's query in one request (512 prompts x 5 samples = 2,560 with its defaults).",
+    )
+    max_response_bytes: int = cfg(
+        16_777_216,
+        "Largest reply (16 MiB): a request whose reply would be larger (queries x topk x passage size, "
+        "estimated before searching and checked after) gets a 413 asking for fewer queries or a smaller topk.",
+    )
     max_batch: int = cfg(64, "Most queries the micro-batcher hands to the retriever at once.")
     max_wait_ms: float = cfg(1.0, "How long the micro-batcher waits for more queries after the first (0 = none).")
     batch_workers: int = cfg(
@@ -26,6 +35,10 @@ class ServerConfig:
         "machine with idle cores.",
     )
     max_body_bytes: int = cfg(1_048_576, "Largest request body accepted; larger ones get a 413 before parsing.")
+    header_timeout_s: float = cfg(
+        10.0, "Seconds a client has to send a request's headers; slower connections are closed (slowloris).")
+    body_timeout_s: float = cfg(30.0, "Seconds a client has to send a request's body once its headers arrived (408 after).")
+    keep_alive_s: float = cfg(5.0, "Seconds an idle keep-alive connection stays open between requests.")
     log_level: str = cfg("warning", "uvicorn log level: debug, info, warning or error.")
 
     def validate(self) -> None:
@@ -36,9 +49,12 @@ class ServerConfig:
             raise UserError(f"max_topk: must be >= 1, got {self.max_topk}")
         if not 1 <= self.default_topk <= self.max_topk:
             raise UserError(f"default_topk: must be between 1 and max_topk={self.max_topk}, got {self.default_topk}")
-        for key in ("max_queries", "max_batch", "max_body_bytes", "batch_workers"):
+        for key in ("max_queries", "max_batch", "max_body_bytes", "max_response_bytes", "batch_workers"):
             if getattr(self, key) < 1:
                 raise UserError(f"{key}: must be >= 1, got {getattr(self, key)}")
+        for key in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):
+            if getattr(self, key) <= 0:
+                raise UserError(f"{key}: must be > 0, got {getattr(self, key)}")
         if self.max_wait_ms < 0:
             raise UserError(f"max_wait_ms: must be >= 0, got {self.max_wait_ms}")
         if self.log_level not in ("debug", "info", "warning", "error", "critical"):

@@ -16,20 +16,33 @@ from typing import Any
 import uvicorn
 
 from asearcher.retrieval.server_config import ServerConfig
+from asearcher.retrieval.server_timeouts import header_timeout_protocol
 
 logger = logging.getLogger(__name__)
 
 
-def _uvicorn_config(app: Any, host: str, port: int, log_level: str) -> uvicorn.Config:
+def _uvicorn_config(app: Any, host: str, port: int, config: ServerConfig) -> uvicorn.Config:
     # access_log off: one log line per request costs more than a BM25 search at high load.
-    return uvicorn.Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=5)
+    return uvicorn.Config(app, host=host, port=port, log_level=config.log_level, access_log=False,
+                          lifespan="on", timeout_graceful_shutdown=5, timeout_keep_alive=config.keep_alive_s,
+                          http=header_timeout_protocol(config.header_timeout_s))
 
 
-def run_server(app: Any, config: ServerConfig) -> None:
-    """Serve `app` on config.host:config.port until interrupted (blocking)."""
-    logger.info("retrieval server on http://%s:%d", config.host, config.port)
-    uvicorn.Server(_uvicorn_config(app, config.host, config.port, config.log_level)).run()
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket bound to host:port (port 0: a free one, read it back from the socket)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    return sock
+
+
+def run_server(app: Any, config: ServerConfig, sock: socket.socket | None = None) -> None:
+    """Serve `app` on `sock` (or config.host:config.port) until interrupted (blocking)."""
+    sock = sock or bind_socket(config.host, config.port)
+    port = sock.getsockname()[1]
+    logger.info("retrieval server on http://%s:%d", config.host, port)
+    uvicorn.Server(_uvicorn_config(app, config.host, port, config)).run(sockets=[sock])
 
 
 class ServerThread:
@@ -41,11 +54,12 @@ class ServerThread:
     `port=0` picks a free port (the socket is bound here, so there is no race for it).
     """
 
-    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
+    def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0, log_level: str = "warning",
+                 config: ServerConfig | None = None) -> None:
         self.app = app
         self.host = host
         self.port = port
-        self.log_level = log_level
+        self.config = config or ServerConfig(log_level=log_level)
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._sock: socket.socket | None = None
@@ -56,11 +70,9 @@ class ServerThread:
 
     def start(self, timeout_s: float = 30.0) -> str:
         """Start serving; returns the base URL once uvicorn accepts connections."""
-        self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._sock.bind((self.host, self.port))
+        self._sock = bind_socket(self.host, self.port)
         self.port = self._sock.getsockname()[1]
-        self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.port, self.log_level))
+        self._server = uvicorn.Server(_uvicorn_config(self.app, self.host, self.port, self.config))
         # uvicorn installs signal handlers only in the main thread; this one must not.
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         sock = self._sock

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from collections.abc import Awaitable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 import httpx
 
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
     from asearcher.tools.web_fetch import WebFetcher
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -39,7 +42,11 @@ class PageBackend(Protocol):
 
 
 def _remote_failure(what: str, e: Exception) -> ToolFailure:
+    from asearcher.retrieval.client import RetrievalBadReply
+
     log.warning("retrieval server %s failed: %s", what, e)
+    if isinstance(e, RetrievalBadReply):
+        return ToolFailure(f"The {what} service sent a reply that could not be read ({e}). Try again later.")
     return ToolFailure(f"The {what} service is unavailable right now ({type(e).__name__}: {e}). Try again later.")
 
 
@@ -115,3 +122,51 @@ class WebPages:
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
+
+
+class _Deadline:
+    """Bounds every call of the wrapped backend to `seconds`, retries inside it included.
+
+    A backend that overruns (a hung server, a slow page, retries piling up) raises ToolFailure,
+    which the tool shows the model as an observation. The timed-out work is cancelled, except an
+    in-process search already running in a worker thread, which finishes in the background.
+    """
+
+    def __init__(self, inner: object, seconds: float, what: str) -> None:
+        if seconds <= 0:
+            raise ValueError(f"deadline must be > 0 s, got {seconds}")
+        self.inner, self.seconds, self.what = inner, seconds, what
+
+    async def _within(self, call: Awaitable[T]) -> T:
+        try:
+            async with asyncio.timeout(self.seconds):
+                return await call
+        except TimeoutError:
+            log.warning("%s call stopped at its %g s deadline", self.what, self.seconds)
+            raise ToolFailure(f"The {self.what} took longer than {self.seconds:g} s and was stopped. "
+                              "Try again later.") from None
+
+    async def aclose(self) -> None:
+        close = getattr(self.inner, "aclose", None)
+        if callable(close):
+            await close()
+
+
+class DeadlineSearch(_Deadline):
+    """A SearchBackend whose every search ends within `seconds` (see _Deadline)."""
+
+    def __init__(self, inner: SearchBackend, seconds: float) -> None:
+        super().__init__(inner, seconds, "search")
+
+    async def asearch(self, query: str, topk: int) -> list[Hit]:
+        return await self._within(self.inner.asearch(query, topk))
+
+
+class DeadlinePages(_Deadline):
+    """A PageBackend whose every page fetch ends within `seconds` (see _Deadline)."""
+
+    def __init__(self, inner: PageBackend, seconds: float) -> None:
+        super().__init__(inner, seconds, "page access")
+
+    async def aget(self, url: str) -> Page | None:
+        return await self._within(self.inner.aget(url))

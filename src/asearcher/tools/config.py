@@ -55,14 +55,19 @@ class ToolsConfig:
     )
     cache_items: int = cfg(256, "Web pages kept in the in-memory cache.")
     cache_dir: str = cfg("", "Folder for an on-disk web page cache shared between runs; empty: memory only.")
-    retrieval_timeout_s: float = cfg(30.0, "Timeout of one request to a retrieval server, in seconds.")
+    retrieval_timeout_s: float = cfg(30.0, "Timeout of one attempt of a request to a retrieval server, in seconds.")
+    call_deadline_s: float = cfg(
+        60.0,
+        "Most seconds one search or access call may take, all retries and pauses included; past it the "
+        "model reads a timeout observation instead of results (a hung server cannot stall an episode).",
+    )
 
     def validate(self) -> None:
         """Raise UserError naming the field when a value is out of range."""
         for name in ("topk", "max_chars_per_hit", "chunk_chars", "max_chunks", "max_bytes", "cache_items"):
             if getattr(self, name) < 1:
                 raise UserError(f"tools.{name} must be >= 1, got {getattr(self, name)!r}")
-        for name in ("fetch_timeout_s", "retrieval_timeout_s"):
+        for name in ("fetch_timeout_s", "retrieval_timeout_s", "call_deadline_s"):
             if getattr(self, name) <= 0:
                 raise UserError(f"tools.{name} must be > 0, got {getattr(self, name)!r}")
         if self.max_redirects < 0 or self.stub_chars < 0:

@@ -2,6 +2,8 @@
 
     None              the embedded corpus's default BM25 index, in-process (built once if missing)
     "http(s)://..."   a retrieval server (ours, or Search-R1's /retrieve; /access for pages)
+    "<folder>"        holding ASearcher address files (Host*_IP*.txt): the servers they name,
+                      one picked at random, another one on failure
     "web"             Serper web search + guarded web page fetching
     "<folder>"        an index folder built by `asearcher index`, in-process
 """
@@ -16,6 +18,8 @@ from asearcher.api.tool import Tool
 from asearcher.errors import UserError
 from asearcher.tools.access_tool import AccessTool
 from asearcher.tools.backends import (
+    DeadlinePages,
+    DeadlineSearch,
     LocalPages,
     PageBackend,
     RemotePages,
@@ -56,6 +60,14 @@ def _local_backends(index_dir: Path) -> tuple[SearchBackend, PageBackend | None]
     return RetrieverSearch(retriever), None
 
 
+def _is_address_folder(spec: str) -> bool:
+    """A folder of ASearcher address files rather than an index folder (which has meta.json)."""
+    from asearcher.retrieval.server_address import ADDRESS_GLOB  # lazy: asearcher.retrieval loads faiss
+
+    folder = Path(spec).expanduser()
+    return folder.is_dir() and not (folder / "meta.json").exists() and any(folder.glob(ADDRESS_GLOB))
+
+
 class _NoPages:
     """Page backend for an index without pages: every URL is unknown."""
 
@@ -79,17 +91,21 @@ def make_tools(retriever_spec: str | None, config: ToolsConfig | None = None) ->
 
         search = SerperSearch.from_env(config.serper_key_env, config.serper_base_url, timeout_s=config.fetch_timeout_s)
         pages = WebPages(make_web_fetcher(config))
-    elif retriever_spec.startswith(("http://", "https://")):
+    elif retriever_spec.startswith(("http://", "https://")) or _is_address_folder(retriever_spec):
         from asearcher.retrieval.client import RetrievalClient
 
-        client = RetrievalClient(retriever_spec, timeout_s=config.retrieval_timeout_s, default_topk=config.topk)
+        client = RetrievalClient(retriever_spec, timeout_s=config.retrieval_timeout_s,
+                                 deadline_s=config.call_deadline_s, default_topk=config.topk)
         search, pages = RemoteSearch(client), RemotePages(client)
     else:
         folder = Path(retriever_spec).expanduser()
         if not folder.is_dir():
-            raise UserError(f"retriever {retriever_spec!r}: expected 'web', an http(s):// server URL or an index "
-                            "folder, and no such folder exists")
+            raise UserError(f"retriever {retriever_spec!r}: expected 'web', an http(s):// server URL, an index "
+                            "folder or a folder of Host*_IP*.txt address files, and no such folder exists")
         search, pages = _local_backends(folder)
+    # The deadline bounds each call whatever the backend retries inside it.
+    search = DeadlineSearch(search, config.call_deadline_s)
+    pages = DeadlinePages(pages, config.call_deadline_s) if pages is not None else None
     reader = PageReader(config.chunk_chars, config.max_chunks, config.stub_chars)
     return {
         "search": SearchTool(search, config.topk, config.max_chars_per_hit,

@@ -1,9 +1,11 @@
 """The URL guard: decides, before any connection is made, whether the agent may fetch a URL.
 
 The model chooses the URLs it accesses, so without this guard it could read cloud metadata
-(169.254.169.254), services on localhost or the private network (SSRF). Every redirect hop is
-checked again by the fetcher. Known limit: a hostname is resolved here and again by the HTTP
-client, so a DNS server that answers differently the second time (DNS rebinding) is not stopped.
+(169.254.169.254), services on localhost or the private network (SSRF). A host name is resolved
+once, here, and every address must pass; `avet` returns those addresses and the fetcher connects
+to them, never resolving the name again (web_fetch.py), so a DNS server that answers with a public
+address first and a private one later (DNS rebinding) cannot redirect the connection. Every
+redirect hop is vetted again.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import asyncio
 import ipaddress
 import logging
 import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from asearcher.tools.errors import UrlRefused
@@ -20,6 +24,28 @@ log = logging.getLogger(__name__)
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 ALLOWED_SCHEMES = ("http", "https")
+Resolver = Callable[[str, int], Awaitable[list[str]]]
+"""(host, port) -> the IP addresses the host name resolves to (raises OSError when it does not)."""
+
+
+async def system_resolver(host: str, port: int) -> list[str]:
+    """The operating system's answer for `host` (getaddrinfo, in a thread)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [info[4][0] for info in infos]
+
+
+@dataclass(frozen=True)
+class Vetted:
+    """Where a vetted URL may be fetched from.
+
+    Attributes:
+        host: the URL's host as the HTTP client names it (lowercase; the Host header and TLS SNI).
+        addresses: the addresses to connect to, each one checked; empty when the host is trusted
+            by name or private addresses are allowed (then the client resolves the name itself).
+    """
+
+    host: str
+    addresses: tuple[str, ...]
 
 
 def parse_host_ip(host: str) -> IPAddress | None:
@@ -67,8 +93,10 @@ class UrlGuard:
             'wiki.internal') allowed even when private. Tests allow 127.0.0.1 this way.
     """
 
-    def __init__(self, allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = ()) -> None:
+    def __init__(self, allow_private: bool = False, allow_hosts: tuple[str, ...] | list[str] = (),
+                 resolver: Resolver | None = None) -> None:
         self.allow_private = allow_private
+        self.resolver = resolver or system_resolver
         self._allow_names = set()
         self._allow_nets: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
         for entry in allow_hosts:
@@ -108,22 +136,35 @@ class UrlGuard:
         if ip is not None and host.lower() not in self._allow_names:
             self.check_ip(url, ip)
 
-    async def acheck(self, url: str) -> None:
-        """Raise UrlRefused unless `url` may be fetched; resolves DNS names (in a thread)."""
+    async def acheck(self, url: str) -> Vetted:
+        """Raise UrlRefused unless `url` may be fetched; the vetted addresses otherwise (see avet)."""
+        return await self.avet(url)
+
+    async def avet(self, url: str) -> Vetted:
+        """Resolve `url`'s host once and check every address; raise UrlRefused if any is not allowed.
+
+        The caller must connect only to the returned addresses (keeping the host name for the Host
+        header and TLS SNI): resolving the name again could give another answer.
+        """
         host, port = self.check_syntax(url)
-        if host.lower() in self._allow_names:
-            return
+        key = host.lower()
+        if key in self._allow_names:
+            return Vetted(key, ())
         ip = parse_host_ip(host)
         if ip is not None:
             self.check_ip(url, ip)
-            return
+            return Vetted(key, (str(ip),))
         if self.allow_private:
-            return
-        loop = asyncio.get_running_loop()
+            return Vetted(key, ())
         try:
-            infos = await loop.getaddrinfo(host, port or 443, type=socket.SOCK_STREAM)
-        except (socket.gaierror, UnicodeError) as e:
+            answers = await self.resolver(host, port or 443)
+        except (OSError, UnicodeError) as e:
             raise UrlRefused(f"Cannot access {url!r}: the host {host!r} does not resolve ({e}).") from None
-        # Every address must pass: the client may connect to any of them.
-        for info in infos:
-            self.check_ip(url, ipaddress.ip_address(info[4][0].split("%", 1)[0]))
+        if not answers:
+            raise UrlRefused(f"Cannot access {url!r}: the host {host!r} has no address.")
+        addresses = []
+        for answer in answers:  # every address must pass: the connection may use any of them
+            address = ipaddress.ip_address(answer.split("%", 1)[0])
+            self.check_ip(url, address)
+            addresses.append(str(address))
+        return Vetted(key, tuple(dict.fromkeys(addresses)))

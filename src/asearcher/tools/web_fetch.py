@@ -1,7 +1,9 @@
 """Fetching web pages for the access tool: guarded, time-limited, size-capped and cached.
 
 Redirects are followed by hand so that every hop passes the URL guard before any connection to
-it is made. HTML becomes text (html_text.py); plain text is kept; PDFs and other binaries are
+it is made, and each connection goes to an address the guard vetted: the HTTP client's network
+backend looks the host up in the current fetch's pins instead of resolving it again (which a DNS
+rebinding server could answer differently); the Host header and TLS SNI keep the host name. HTML becomes text (html_text.py); plain text is kept; PDFs and other binaries are
 refused with an explanation. Optionally pages are read through a Jina-Reader-compatible service
 (GET <reader_base>/<url> returns the page as text).
 """
@@ -11,16 +13,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urljoin
 
+import httpcore
 import httpx
 
 from asearcher.api.documents import Page
 from asearcher.tools.errors import ToolFailure, UrlRefused
 from asearcher.tools.fetch_cache import FetchCache
 from asearcher.tools.html_text import html_to_text
-from asearcher.tools.url_guard import UrlGuard
+from asearcher.tools.url_guard import UrlGuard, Vetted
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +33,55 @@ _HTML_TYPES = ("text/html", "application/xhtml+xml")
 _TEXT_TYPES = ("text/plain", "text/markdown", "text/x-markdown", "text/csv", "application/json", "text/xml",
                "application/xml")
 _REDIRECTS = (301, 302, 303, 307, 308)
+
+
+# host (as the HTTP client sees it) -> the vetted addresses to connect to, for the fetch running in
+# this task; None outside a guarded fetch (the reader service, a configured and trusted URL).
+_PINS: ContextVar[dict[str, tuple[str, ...]] | None] = ContextVar("asearcher_vetted_addresses", default=None)
+
+
+class _PinnedBackend(httpcore.AsyncNetworkBackend):
+    """Opens TCP connections to the addresses the URL guard vetted, never resolving a name again."""
+
+    def __init__(self) -> None:
+        self._inner = httpcore.AnyIOBackend()
+
+    async def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                          socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        pins = _PINS.get()
+        if pins is None:
+            return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        addresses = pins.get(host.lower())
+        if addresses is None:  # cannot happen with redirects followed by hand; refuse rather than resolve
+            raise httpcore.ConnectError(f"{host} was not vetted by the URL guard")
+        if not addresses:  # trusted by name, or private addresses allowed: the name may be resolved
+            return await self._inner.connect_tcp(host, port, timeout, local_address, socket_options)
+        error: Exception | None = None
+        for address in addresses:
+            try:
+                return await self._inner.connect_tcp(address, port, timeout, local_address, socket_options)
+            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+                error = e
+        assert error is not None
+        raise error
+
+    async def connect_unix_socket(self, path: str, timeout: float | None = None,
+                                  socket_options: Any = None) -> httpcore.AsyncNetworkStream:
+        raise httpcore.ConnectError("unix sockets are never fetched")
+
+    async def sleep(self, seconds: float) -> None:
+        await self._inner.sleep(seconds)
+
+
+class _PinnedTransport(httpx.AsyncHTTPTransport):
+    """httpx's transport with its connection pool on the pinned network backend."""
+
+    def __init__(self) -> None:
+        super().__init__(trust_env=False)
+        # httpx 0.28 has no network_backend argument: replace the pool it built (same defaults).
+        self._pool = httpcore.AsyncConnectionPool(
+            ssl_context=httpx.create_ssl_context(), max_connections=100, max_keepalive_connections=20,
+            keepalive_expiry=5.0, network_backend=_PinnedBackend())
 
 
 @dataclass(slots=True)
@@ -73,7 +127,7 @@ class WebFetcher:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 follow_redirects=False, trust_env=False, headers={"User-Agent": self.user_agent},
-                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)),
+                timeout=httpx.Timeout(self.timeout_s, connect=min(self.timeout_s, 10.0)), transport=_PinnedTransport(),
             )
         return self._client
 
@@ -92,11 +146,12 @@ class WebFetcher:
             # The reader service fetches the page from its own network: resolving the host here
             # would only leak a DNS query, so check the scheme and literal addresses only.
             self.guard.check_literal(url)
+            vetted = None
         else:
-            await self.guard.acheck(url)  # refuse before any network activity
+            vetted = await self.guard.avet(url)  # refuse before any network activity
         try:
             async with asyncio.timeout(self.timeout_s):
-                page = await (self._areader(url) if self.reader_base else self._adirect(url))
+                page = await (self._areader(url) if vetted is None else self._adirect(url, vetted))
         except TimeoutError:
             raise ToolFailure(f"Timed out after {self.timeout_s:g}s while fetching {url}.") from None
         except httpx.HTTPError as e:
@@ -107,26 +162,38 @@ class WebFetcher:
             self.cache.put(url, page)
         return page
 
-    async def _adirect(self, url: str) -> Page:
-        body = await self._aget_following(url)
+    async def _adirect(self, url: str, vetted: Vetted) -> Page:
+        body = await self._aget_following(url, vetted)
         return _to_page(body, url)
 
-    async def _aget_following(self, url: str) -> _Body:
+    async def _aget_following(self, url: str, vetted: Vetted) -> _Body:
+        """Follow redirects from `url` (already vetted); every hop is resolved once and checked."""
         current = url
-        for _ in range(self.max_redirects + 1):
-            await self.guard.acheck(current)
+        for hop in range(self.max_redirects + 1):
+            if hop:
+                vetted = await self.guard.avet(current)
+            pins = _PINS.set({httpx.URL(current).raw_host.decode("ascii").lower(): vetted.addresses})
             self.fetches += 1
-            async with self._http().stream("GET", current) as resp:
-                if resp.status_code in _REDIRECTS and "location" in resp.headers:
-                    current = urljoin(current, resp.headers["location"])
-                    log.debug("redirect %s -> %s", url, current)
-                    continue
-                if resp.status_code >= 400:
-                    raise ToolFailure(f"Could not fetch {current}: HTTP {resp.status_code} {resp.reason_phrase}.")
-                data, truncated = await self._aread_capped(resp)
-                ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
-                return _Body(current, ctype, resp.charset_encoding, data, truncated)
+            try:
+                body = await self._aget_one(current)
+            finally:
+                _PINS.reset(pins)
+            if isinstance(body, _Body):
+                return body
+            log.debug("redirect %s -> %s", url, body)
+            current = body
         raise ToolFailure(f"Could not fetch {url}: more than {self.max_redirects} redirects.")
+
+    async def _aget_one(self, current: str) -> _Body | str:
+        """The body at `current`, or the URL it redirects to."""
+        async with self._http().stream("GET", current) as resp:
+            if resp.status_code in _REDIRECTS and "location" in resp.headers:
+                return urljoin(current, resp.headers["location"])
+            if resp.status_code >= 400:
+                raise ToolFailure(f"Could not fetch {current}: HTTP {resp.status_code} {resp.reason_phrase}.")
+            data, truncated = await self._aread_capped(resp)
+            ctype = resp.headers.get("content-type", "").split(";")[0].strip().lower()
+            return _Body(current, ctype, resp.charset_encoding, data, truncated)
 
     async def _aread_capped(self, resp: httpx.Response) -> tuple[bytes, bool]:
         buf = bytearray()
