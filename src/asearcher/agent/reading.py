@@ -18,17 +18,33 @@ the episode, as in ASearcher; other actions there are not run.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from asearcher.agent.actions import arun_tool
+from asearcher.agent.chat_turns import ChatFrame
+from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
 from asearcher.agent.parsing import parse_output
-from asearcher.agent.prompts import fill
-from asearcher.api import GenRequest, Tool, ToolResult, Trajectory, Turn
+from asearcher.agent.prompts import PromptSet, fill
+from asearcher.api import GenRequest, InferenceEngine, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools.page_reader import PageReader
 
-if TYPE_CHECKING:
-    from asearcher.agent.base import BaseAgent
+
+
+class ReadingAgent(Protocol):
+    """What page reading needs of its agent (`BaseAgent` has it); a Protocol, so that reading.py does
+    not import base.py, which imports it."""
+
+    engine: InferenceEngine
+    config: AgentConfig
+    prompt: PromptSet
+    chat: ChatFrame | None
+    actions: tuple[str, ...]
+
+    def append_observation(self, ctx: TokenContext, turn: Turn, body: str, head: str, tail: str, limit: int,
+                           sampled_eos: bool) -> None: ...
+
+    def _without_eos(self, text: str) -> str: ...
 
 NOTES_STOP = "</think>"
 
@@ -36,7 +52,7 @@ NOTES_STOP = "</think>"
 class PageReading:
     """One episode's reading state: the next part of the page being read, if any."""
 
-    def __init__(self, agent: BaseAgent, ctx: TokenContext, traj: Trajectory, tools: dict[str, Tool]) -> None:
+    def __init__(self, agent: ReadingAgent, ctx: TokenContext, traj: Trajectory, tools: dict[str, Tool]) -> None:
         self.agent, self.ctx, self.traj, self.tools = agent, ctx, traj, tools
         self.pending: ToolResult | None = None
         self.url = ""
