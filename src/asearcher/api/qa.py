@@ -6,6 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+# QAItem.metadata key of ASearcher's augmented answers (`aug_answer`): kept apart from the golds, since
+# its evaluation ignores them and its reward gives them partial credit (docs/metrics.md).
+AUG_ANSWER_KEY = "aug_answer"
+
 
 @dataclass(slots=True)
 class QAItem:
@@ -16,7 +20,8 @@ class QAItem:
         question: the question text.
         golds: gold answer aliases, at least one, in file order, without duplicates.
         source: dataset name (folder or file stem), used to group metrics.
-        metadata: remaining fields of the record (level, type, supporting facts, ...).
+        metadata: remaining fields of the record (level, type, supporting facts, ...); augmented
+            answers under AUG_ANSWER_KEY.
     """
 
     id: str

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from asearcher.api.qa import QAItem  # the record moved to api/; still importable from here
+from asearcher.api.qa import AUG_ANSWER_KEY, QAItem  # the record moved to api/; still importable from here
 from asearcher.errors import UserError
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def _golds_of(rec: dict[str, Any]) -> list[str]:
     rm = rec.get("reward_model")
     if isinstance(rm, dict) and isinstance(rm.get("ground_truth"), dict):
         golds += _as_list(rm["ground_truth"].get("target"))  # Search-R1 parquet
-    for key in ("golden_answers", "answer", "answers", "Final answer", "final_answer", "aug_answer"):
+    for key in ("golden_answers", "answer", "answers", "Final answer", "final_answer"):
         golds += _as_list(rec.get(key))
     return list(dict.fromkeys(golds))
 
@@ -83,6 +83,11 @@ def record_to_item(rec: Any, where: str, source: str, row: int) -> QAItem:
     meta = {k: v for k, v in rec.items() if k not in used and k not in ("aug_answer", "reward_model", "prompt")}
     if rec.get("source") and isinstance(rec["source"], str):
         meta["origin"] = rec["source"]
+    # ASearcher's augmented answers are kept apart: its evaluation ignores them and its reward gives
+    # them 0.3 of the credit (reward/rewards.py, docs/metrics.md).
+    aug = [a for a in _as_list(rec.get("aug_answer")) if a not in golds]
+    if aug:
+        meta[AUG_ANSWER_KEY] = aug
     return QAItem(id=qid, question=question.strip(), golds=golds, source=source, metadata=meta)
 
 

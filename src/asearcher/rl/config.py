@@ -21,6 +21,7 @@ from asearcher.rl.train.model import LoraConfig
 from asearcher.rl.train.sft import SFTConfig
 from asearcher.rl.train.trainer import TrainerConfig
 from asearcher.tools.config import ToolsConfig
+from asearcher.tracking.wandb_sink import WandbConfig
 
 
 @dataclass
@@ -87,6 +88,10 @@ class TrainConfig:
     weight_sync: Literal["in_process", "disk"] = cfg(
         "in_process", "How weights reach the engine: in_process (state-dict copy) or disk (safetensors folder).")
     tensorboard: bool = cfg(False, "Also log metrics to TensorBoard (needs the `tensorboard` package).")
+    wandb: bool = cfg(False, "Also log metrics to Weights & Biases (pip install 'asearcher[wandb]').")
+    wandb_config: WandbConfig = cfg(WandbConfig(), "W&B project, run name, entity, mode, tags (when wandb=true).")
+    log_trajectories: bool = cfg(True, "Write each step's trained trajectories to <run>/trajectories.jsonl "
+                                 "(read by `asearcher ui`).")
     rollout: RolloutConfig = cfg(RolloutConfig(), "The rollout executor.")
     data: DataConfig = cfg(DataConfig(), "Training questions.")
     agent: AgentConfig = cfg(AgentConfig(temperature=1.0), "The agent loop (temperature must equal trainer.temperature).")

@@ -230,3 +230,33 @@ async def test_a_cancellation_inside_the_agent_fails_the_episode_and_finishes_it
     assert [t.qid for t in batch[0]] == ["q1", "q1"]
     assert ctrl.state.drops["engine_error"] == 2
     await ex.aclose()
+
+
+async def test_augmented_answers_reach_the_reward_as_partial_credit():
+    from asearcher.api.qa import QAItem
+    from asearcher.reward.rewards import f1_format_reward
+
+    class Answers(VersionedAgent):
+        async def arun(self, question, *, qid="", gold=None):
+            traj = await super().arun(question, qid=qid, gold=gold)
+            traj.answer = "Donau"  # no turns: format_ok holds
+            return traj
+
+    got = []
+
+    async def reward(traj):
+        got.append(traj)
+        return f1_format_reward(traj, traj.gold)
+
+    engine = F.UpdatableScriptedEngine([])
+    r = RolloutConfig(group_size=1, batch_questions=1, max_staleness=0, max_concurrent=1)
+    item = QAItem(id="q0", question="Which river flows through Vienna?", golds=["Danube"],
+                  metadata={"aug_answer": ["Donau"]})
+    ex = RolloutExecutor(lambda s: Answers(engine, s, alternate), TrainData([item], shuffle=False), reward,
+                         StalenessController(1, 0, 1), r, FilterConfig(enabled=False))
+    ex.start()
+    batch = await ex.aget_batch(1)
+    await ex.aclose()
+    assert got[0].metadata["aug_golds"] == ["Donau"]
+    # ASearcher: 0.7 x F1 on the golds (0) + 0.3 x max(F1 on the augmented answers (1), 0)
+    assert batch[0][0].reward == pytest.approx(0.3)

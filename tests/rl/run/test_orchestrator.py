@@ -40,6 +40,11 @@ async def test_async_loop_logs_metrics_bounds_lag_and_engine_agrees_with_trainer
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Held-out evaluation" in report and (tmp_path / "run" / "reward.png").is_file()
     assert set(result.evals) == {"before", "after"}
+    # every trained trajectory, under its metrics row's step, for `asearcher ui`'s explorer
+    logged = [json.loads(line) for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
+    assert sorted({t["step"] for t in logged}) == [1, 2, 3]
+    assert len(logged) == sum(r["batch/trajectories"] for r in rows)
+    assert all(0 <= t["staleness"] <= 1 for t in logged)
 
 
 def _final_weights(run_dir):

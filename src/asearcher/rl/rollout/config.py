@@ -25,6 +25,9 @@ class RolloutConfig:
         "the trainer waits for it and trains it in this batch, so long episodes are never lost to staleness; "
         "drop = train what has finished and drop it later as too_stale (the long tail is lost).")
     reward: RewardKind = cfg("f1_format", "Reward: f1_format (answer F1 x format), em (exact match x format), judge.")
+    metrics: Literal["asearcher", "squad"] = cfg(
+        "asearcher", "Answer F1/EM definitions of the f1_format / em rewards: asearcher (ASearcher's training "
+        "reward: token sets, True/False -> yes/no, Chinese characters split) or squad (docs/metrics.md).")
     judge_url: str = cfg("", "reward=judge: OpenAI-compatible URL (or local model path) of the judge model.")
     judge_model: str = cfg("", "reward=judge: model name sent to the judge server (and its cache key).")
     seed: int = cfg(0, "Seed of the per-episode sampling seeds (derived from epoch, question and sample).")

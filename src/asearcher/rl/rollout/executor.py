@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from asearcher.api.agent import Agent
-from asearcher.api.qa import QAItem
+from asearcher.api.qa import AUG_ANSWER_KEY, QAItem
 from asearcher.api.trajectory import Trajectory
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.data import Draw, TrainData
@@ -232,6 +232,8 @@ class RolloutExecutor:
         if traj is None:
             return None, DropReason.AGENT_REJECTED, "the agent returned None"
         traj.metadata["start_version"] = start_version
+        if item.metadata.get(AUG_ANSWER_KEY):  # the reward's partial credit (reward/rewards.py AUG_GOLDS_KEY)
+            traj.metadata["aug_golds"] = list(item.metadata[AUG_ANSWER_KEY])
         if traj.num_sampled_tokens == 0 or any(len(s.logprobs) != len(s.token_ids) for s in traj.segments):
             return traj, DropReason.NO_TOKENS, "no sampled token ids / logprobs"
         traj.reward = await self.reward_fn(traj)

@@ -57,9 +57,9 @@ def make_reward_fn(config: RolloutConfig, judge: Any = None) -> RewardFn:
 
     async def reward(traj: Trajectory) -> float | None:
         if config.reward == "f1_format":
-            return f1_format_reward(traj, traj.gold)
+            return f1_format_reward(traj, traj.gold, metrics=config.metrics)
         if config.reward == "em":
-            return em_reward(traj, traj.gold)
+            return em_reward(traj, traj.gold, metrics=config.metrics)
         return await ajudge_reward(judge, traj, traj.gold)
 
     return reward

@@ -60,10 +60,12 @@ def rename_trainer_stats(stats: dict[str, float]) -> dict[str, float]:
 
 
 class MetricsSink:
-    """Appends one JSON line per step; mirrors scalars to TensorBoard when asked (and installed)."""
+    """Appends one JSON line per step; mirrors scalars to TensorBoard when asked (and installed) and to
+    `extra` sinks (objects with the same write/close, e.g. tracking.wandb_sink.WandbSink)."""
 
-    def __init__(self, path: Path, tensorboard: bool = False) -> None:
+    def __init__(self, path: Path, tensorboard: bool = False, extra: Sequence[Any] = ()) -> None:
         self.path = Path(path)
+        self._extra = list(extra)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file = self.path.open("a", encoding="utf-8")
         self._tb = None
@@ -82,11 +84,15 @@ class MetricsSink:
             for k, v in row.items():
                 if isinstance(v, int | float) and k != "step":
                     self._tb.add_scalar(k, v, step)
+        for sink in self._extra:
+            sink.write(step, row)
 
     def close(self) -> None:
         self._file.close()
         if self._tb is not None:
             self._tb.close()
+        for sink in self._extra:
+            sink.close()
 
 
 def read_metrics(path: Path) -> list[dict[str, Any]]:

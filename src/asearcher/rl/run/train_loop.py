@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from asearcher.config import to_dict
 from asearcher.rl.algo.advantages import compute_advantages
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.interfaces import PolicyTrainer, WeightSync
@@ -36,6 +37,7 @@ from asearcher.rl.run.report import write_report
 from asearcher.rl.train.checkpoint import latest_checkpoint
 from asearcher.rl.train.trainer import Trainer
 from asearcher.rl.train.weight_sync import DiskWeightSync, InProcessWeightSync
+from asearcher.tracking.trajectory_log import TrajectoryLog
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class TrainLoop:
         self.run_dir = Path(run_dir)
         self.progress = progress
         self.step = 0
+        self.traj_log: TrajectoryLog | None = None  # <run>/trajectories.jsonl while RL runs (asearcher ui)
         self.trainer = trainer if trainer is not None else Trainer(parts.trainer_model, config.trainer)
         r = config.rollout
         self.controller = StalenessController(r.batch_size, r.max_staleness, r.max_concurrent)
@@ -125,6 +128,8 @@ class TrainLoop:
         if not groups:
             return None
         check_staleness([t for g in groups for t in g], self.trainer.version, c.rollout.max_staleness)
+        if self.traj_log is not None:  # the step number its metrics row gets (one more than now)
+            self.traj_log.write(self.step + 1, self.trainer.version, groups)
         samples = compute_advantages(groups, c.advantage)
         stats = await self._train_step(samples)
         t_train = time.perf_counter() - t0 - t_wait
@@ -159,6 +164,14 @@ class TrainLoop:
                 evals[name] = summary
         return evals
 
+    def _extra_sinks(self) -> list[Any]:
+        """Metrics sinks beside metrics.jsonl: Weights & Biases when `wandb=true`."""
+        if not self.config.wandb:
+            return []
+        from asearcher.tracking.wandb_sink import WandbSink  # wandb is an optional extra
+
+        return [WandbSink(self.run_dir, self.config.wandb_config, to_dict(self.config))]
+
     # ---- the run ----------------------------------------------------------------------------
 
     async def arun(self, resume: bool = False) -> TrainResult:
@@ -174,7 +187,9 @@ class TrainLoop:
             logger.info("phase: %s", "eval after SFT" if c.sft.enabled else "eval before RL")
             evals["before"] = await self._evaluate("before")
         logger.info("phase: RL (steps %d -> %d)", self.step, c.total_steps)
-        sink = MetricsSink(self.run_dir / "metrics.jsonl", c.tensorboard)
+        sink = MetricsSink(self.run_dir / "metrics.jsonl", c.tensorboard, self._extra_sinks())
+        if c.log_trajectories:
+            self.traj_log = TrajectoryLog(self.run_dir / "trajectories.jsonl")
         bar = tqdm(total=c.total_steps, initial=self.step, desc="train", unit="step", disable=not self.progress)
         self.executor.start()
         try:
@@ -198,6 +213,9 @@ class TrainLoop:
         finally:
             await self.executor.aclose()
             sink.close()
+            if self.traj_log is not None:
+                self.traj_log.close()
+                self.traj_log = None
             bar.close()
         self._checkpoint()
         if do_eval:
