@@ -40,6 +40,9 @@ EMBEDDED_DEFAULTS = {
     # One llama.cpp slot's context: engine.n_ctx (8192) split over engine.n_parallel (4) slots.
     "agent.max_context_tokens": str(slot_context(EngineConfig())),
     "agent.max_observation_tokens": "512",
+    # ASearcher's page reading shows a page in parts of 25,000 characters, one notes turn each: far
+    # past a 2,048-token slot and the 6 turns, so the small model reads hits' text instead.
+    "agent.read_pages": "false",
     "agent.prefill_first_action": "true",  # without it the model rarely starts with <search> (prompts.py)
     # One llama.cpp thread: with all cores its threads spin-wait on each other whenever the cores are
     # shared, measured 2.6-3.5 tok/s with 2 threads against 23-43 tok/s with 1 on 2 busy cores.

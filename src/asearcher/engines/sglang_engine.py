@@ -13,7 +13,7 @@ Interrupts use `/abort_request` with the `rid` of each of our requests: SGLang a
 with its partial output and finish type "abort". Weight updates: `/update_weights_from_disk`
 (`model_path`, `weight_version`), or the NCCL path `/init_weights_update_group` +
 `/update_weights_from_distributed`, driven by `aupdate_weights(stream, version)` with the trainer-side
-broadcast of rl/nccl_sync.py.
+broadcast of rl/distributed/nccl_sync.py.
 `/pause_generation` and `/continue_generation` are exposed for callers that pause a server by hand.
 """
 
@@ -85,7 +85,7 @@ class SGLangEngine(ResumableRemoteEngine):
         )
         _check_success(data, "/update_weights_from_disk")
 
-    # ---- collective weight transfer (driven by rl/nccl_sync.NcclWeightSync) ----------------------
+    # ---- collective weight transfer (driven by rl/distributed/nccl_sync.NcclWeightSync) ----------------------
 
     weight_wire = "per_tensor"  # SGLang receives one broadcast per tensor, in the order of `names`
 

@@ -16,7 +16,7 @@ asearcher.engines.vllm_ext.WeightUpdateExtension`: `aupdate_weights(path, versio
 generations in flight, has every worker load the safetensors at `path` in place, drops the prefix
 cache (its KV belongs to the old weights), records the version on the server, and resubmits the
 interrupted generations (prompt + partial output) under the new weights. `aupdate_weights(stream,
-version)` with a `WeightStream` (rl/nccl_sync.py) receives the weights over NCCL from the trainer
+version)` with a `WeightStream` (rl/distributed/nccl_sync.py) receives the weights over NCCL from the trainer
 instead, in chunks staged by the extension and loaded only when all arrived.
 """
 
@@ -274,7 +274,7 @@ class VLLMEngine(ResumableRemoteEngine):
             raise RuntimeError(f"vLLM workers failed {method}{args!r}: {failures or data}")
         return results
 
-    # ---- collective weight transfer (driven by rl/nccl_sync.NcclWeightSync) ----------------------
+    # ---- collective weight transfer (driven by rl/distributed/nccl_sync.NcclWeightSync) ----------------------
 
     weight_wire = "bucket"  # one packed broadcast per chunk (engines/weight_stream.py)
 

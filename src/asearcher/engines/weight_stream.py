@@ -1,5 +1,5 @@
 """Collective weight transfer, the parts both ends share: the process group, the chunk layout, and the
-receiver's staging. The sender is `rl/nccl_sync.py` (trainer rank 0); receivers are our vLLM worker
+receiver's staging. The sender is `rl/distributed/nccl_sync.py` (trainer rank 0); receivers are our vLLM worker
 extension (`vllm_ext`) and SGLang's own `/update_weights_from_distributed`.
 
 Pure torch, no vLLM: the same code runs over NCCL between GPUs and over gloo between CPU processes

@@ -58,7 +58,7 @@ class WeightUpdateExtension:
         else:  # older vLLM (GPU): the model's own loader copies into the existing parameters
             self.model_runner.model.load_weights(weights=tensors)  # type: ignore[attr-defined]
 
-    # ---- collective transfer from the trainer (rl/nccl_sync.NcclWeightSync) ----------------------
+    # ---- collective transfer from the trainer (rl/distributed/nccl_sync.NcclWeightSync) ----------------------
 
     def init_weight_update_group(
         self, master_address: str, master_port: str, rank_offset: str, world_size: str,

@@ -151,13 +151,13 @@ class FSDPTrainer:
 
     `model`: an HF causal LM (optionally peft-wrapped), the same weights on every rank, on CPU or on this
     rank's device; it is moved to `device` and sharded in place. The process group must be initialised
-    (rl/fsdp_launch.init_distributed).
+    (rl/distributed/torchrun.init_distributed).
     """
 
     def __init__(self, model: torch.nn.Module, config: TrainerConfig, fsdp: FSDPConfig | None = None,
                  version: int = 0, device: torch.device | str | None = None) -> None:
         if not dist.is_initialized():
-            raise RuntimeError("FSDPTrainer needs an initialised process group (rl/fsdp_launch.init_distributed)")
+            raise RuntimeError("FSDPTrainer needs an initialised process group (rl/distributed/torchrun.init_distributed)")
         config.validate()
         self.config = config
         self.fsdp = fsdp or FSDPConfig()
