@@ -31,7 +31,8 @@ pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debia
 REPLIES = [
     "<think>Find the painter.</think>\n<search>Mona Lisa painting</search>",
     "<think>The results name Leonardo da Vinci.</think>\n<access>https://en.wikipedia.org/wiki/Mona_Lisa</access>",
-    "<think>The page confirms it.</think>\n<answer>Leonardo da Vinci</answer>",
+    "The page says Leonardo da Vinci painted it.</think>",  # notes on the page's one part (page reading)
+    "\n<answer>Leonardo da Vinci</answer>",
 ]
 
 
@@ -106,6 +107,7 @@ def test_ask_page_scripted_engine(browser, shots, runs_root, bm25_index_dir, tmp
         searches = page.locator('.turn[data-action="search"]')
         assert searches.count() == 1 and "Mona Lisa" in searches.first.inner_text()
         assert page.locator('.turn[data-action="access"]').count() == 1
+        assert "painted it" in page.locator('.turn[data-action="read"]').first.inner_text()  # the notes shown
         page.locator(".hits a").first.click()  # a hit's link opens the page text beside the trace
         page.wait_for_selector("#page pre")
         assert "Leonardo" in page.inner_text("#page pre")
