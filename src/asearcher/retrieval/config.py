@@ -86,9 +86,16 @@ class DenseConfig:
 
 @dataclass
 class HybridConfig:
-    """Reciprocal-rank fusion of BM25 and dense results: score = sum over retrievers of 1 / (k + rank)."""
+    """Fusion of BM25 and dense results (weights are best chosen by `asearcher index tune`)."""
 
+    method: Literal["rrf", "score"] = cfg(
+        "rrf",
+        "rrf: weighted reciprocal-rank fusion, score = sum of weight / (rrf_k + rank); score: weighted sum "
+        "of each list's min-max normalised scores.",
+    )
     rrf_k: int = cfg(60, "RRF constant k (60 in Cormack et al. 2009); larger flattens the rank weighting.")
+    bm25_weight: float = cfg(1.0, "Weight of the BM25 list in the fusion (0 = dense alone).")
+    dense_weight: float = cfg(1.0, "Weight of the dense list in the fusion (0 = BM25 alone).")
     candidates: int = cfg(50, "Hits fetched from each retriever before fusion (at least topk).")
 
     def validate(self) -> None:
@@ -96,6 +103,31 @@ class HybridConfig:
             raise UserError(f"hybrid.rrf_k: must be >= 0, got {self.rrf_k}")
         if self.candidates < 1:
             raise UserError(f"hybrid.candidates: must be >= 1, got {self.candidates}")
+        if self.bm25_weight < 0 or self.dense_weight < 0 or self.bm25_weight + self.dense_weight == 0:
+            raise UserError(
+                f"hybrid.bm25_weight / dense_weight: must be >= 0 and not both 0, got "
+                f"{self.bm25_weight} / {self.dense_weight}"
+            )
+
+
+@dataclass
+class RerankConfig:
+    """Optional second stage: a cross-encoder rescoring the first stage's top `candidates` per query."""
+
+    model: str = cfg(
+        "",
+        "Cross-encoder: a local sentence-transformers CrossEncoder / transformers sequence-classification "
+        "folder (one relevance logit per query-passage pair). Empty = no reranking.",
+    )
+    candidates: int = cfg(20, "First-stage hits rescored per query (at least topk); cost grows linearly.")
+    batch_size: int = cfg(64, "Query-passage pairs per cross-encoder forward pass.")
+    max_seq_length: int = cfg(256, "Tokens per query-passage pair kept (longer pairs are truncated).")
+    device: str = cfg("cpu", "torch device of the cross-encoder (cpu, cuda).")
+
+    def validate(self) -> None:
+        for name in ("candidates", "batch_size", "max_seq_length"):
+            if getattr(self, name) < 1:
+                raise UserError(f"rerank.{name}: must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -106,3 +138,4 @@ class IndexConfig:
     bm25: BM25Config = cfg(BM25Config(), "BM25 settings.")
     dense: DenseConfig = cfg(DenseConfig(), "Dense settings.")
     hybrid: HybridConfig = cfg(HybridConfig(), "Fusion settings.")
+    rerank: RerankConfig = cfg(RerankConfig(), "Optional cross-encoder reranking of any kind's hits (rerank.model).")

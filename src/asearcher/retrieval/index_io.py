@@ -84,6 +84,9 @@ def build_index(corpus_path: Path, out_dir: Path, kind: str = "bm25", config: In
     retriever = make_retriever(config, out)
     retriever.index_store(store)
     retriever.save(out)
+    from asearcher.retrieval.rerank import save_rerank
+
+    save_rerank(out, config.rerank)
     meta = {
         "kind": config.kind,
         "count": len(store),
@@ -119,7 +122,15 @@ def read_meta(index_dir: Path) -> dict[str, Any]:
 
 
 def load_index(index_dir: Path) -> Retriever:
-    """Open the index in `index_dir`, whatever its kind."""
+    """Open the index in `index_dir`, whatever its kind, behind its reranker when it has one."""
+    from asearcher.retrieval.rerank import Reranker, RerankedRetriever, load_rerank
+
+    retriever = _load_first_stage(index_dir)
+    rerank = load_rerank(index_dir)
+    return RerankedRetriever(retriever, Reranker(rerank)) if rerank is not None else retriever
+
+
+def _load_first_stage(index_dir: Path) -> Retriever:
     kind = read_meta(index_dir)["kind"]
     if kind == "bm25":
         from asearcher.retrieval.bm25 import BM25Retriever
