@@ -115,3 +115,22 @@ def test_bad_weights_and_dev_files_are_user_errors(tmp_path):
     bad.write_text('{"question": "q", "url": "u"}\n{"question": "no page"}\n')
     with pytest.raises(UserError, match=r"dev.jsonl:2"):
         read_devset(bad)
+
+
+def test_cli_tune_writes_and_dry_run_does_not(tiny_dense_dir, tmp_path, capsys):
+    from asearcher.cli import main
+
+    index = tmp_path / "hybrid"
+    shutil.copytree(tiny_dense_dir, index)
+    titles = {p.id: p.title for p in TINY}
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"question": q, "title": titles[w]}) + "\n" for q, w in EASY))
+    before = (index / "hybrid.json").read_text()
+    assert main(["index", "tune", "--index", str(index), "--dev", str(dev), "--dry-run"]) == 0
+    assert (index / "hybrid.json").read_text() == before
+    assert main(["index", "tune", "--index", str(index), "--dev", str(dev)]) == 0
+    out = capsys.readouterr().out
+    assert "| bm25 |" in out and "| dense |" in out and "stored in" in out
+    assert "tuning" in json.loads((index / "hybrid.json").read_text())
+    assert main(["index", "recall", "--index", str(index), "--dev", str(dev)]) == 0
+    assert "| hybrid | 1.000 | 1.000 | 1.000 |" in capsys.readouterr().out

@@ -53,12 +53,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                          overrides_help="config overrides, e.g. dense.index_type=hnsw")
     p.set_defaults(func=run)
     p.__class__ = _IndexParser
-    p.actions = {"devset": _devset_parser(), "tune": _tune_parser(), "recall": _recall_parser()}
+    p.actions = {"import": _import_parser(), "devset": _devset_parser(), "tune": _tune_parser(),
+                 "recall": _recall_parser()}
 
 
 def _action_parser(name: str, description: str) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(prog=f"asearcher index {name}", description=description,
                                    formatter_class=ParagraphHelpFormatter)
+
+
+def _import_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="asearcher index import",
+        description="Serve a faiss index built by Search-R1's / ASearcher's index builder (e.g. e5_Flat.index + "
+        "wiki-18.jsonl) without embedding the corpus again: row i of the index must be line i of the corpus. "
+        "Give the model the index was built with and its query prefix. --kind hybrid also builds BM25 "
+        "over the same passages.",
+        epilog="example:\n  asearcher index import --faiss e5_Flat.index --corpus wiki-18.jsonl --out idx/e5 \\\n"
+        "      dense.model=/models/e5-base-v2 'dense.query_prefix=query: '\n\n" + help_epilog(IndexConfig),
+        formatter_class=ParagraphHelpFormatter,
+    )
+    p.add_argument("--faiss", type=Path, required=True, metavar="FILE", help="the builder's faiss index file")
+    p.add_argument("--corpus", type=Path, required=True, metavar="FILE", help="the corpus JSONL it was built from")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR", help="index folder to write")
+    p.add_argument("--kind", choices=["dense", "hybrid"], default="dense", help="dense (default) or hybrid")
+    add_config_arguments(p, config_metavar="YAML", config_help="IndexConfig YAML file",
+                         overrides_help="e.g. dense.model=/models/e5-base-v2 'dense.query_prefix=query: '")
+    p.set_defaults(func=run_import, command="index")
+    return p
 
 
 def _devset_parser() -> argparse.ArgumentParser:
@@ -188,4 +210,13 @@ def run_recall(args: argparse.Namespace) -> int:
 
         reranker = Reranker.from_path(args.rerank)
     _print_table(recall_table(retriever, read_devset(args.dev), reranker))
+    return 0
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from asearcher.retrieval.import_index import import_faiss_index
+
+    config = config_from_args(IndexConfig, args, flags={"kind": "kind"})
+    meta = import_faiss_index(args.faiss, args.corpus, args.out, config)
+    print(f"{meta['kind']} index of {meta['count']} passages in {args.out} (vectors from {args.faiss})")
     return 0

@@ -96,11 +96,16 @@ def build_index(corpus_path: Path, out_dir: Path, kind: str = "bm25", config: In
         "build_seconds": round(time.perf_counter() - t0, 2),
         "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    tmp = out / (META + ".tmp")
-    tmp.write_text(json.dumps(meta, indent=1))
-    os.replace(tmp, out / META)
+    write_meta(out, meta)
     log.info("built %s index of %d passages in %s (%.1fs)", config.kind, len(store), out, meta["build_seconds"])
     return retriever
+
+
+def write_meta(index_dir: Path, meta: dict[str, Any]) -> None:
+    """Publish `meta.json` (atomically: its presence marks a finished index)."""
+    tmp = Path(index_dir) / (META + ".tmp")
+    tmp.write_text(json.dumps(meta, indent=1))
+    os.replace(tmp, Path(index_dir) / META)
 
 
 def read_meta(index_dir: Path) -> dict[str, Any]:
