@@ -54,17 +54,18 @@ class DenseConfig:
     dtype: Literal["auto", "float32", "bfloat16"] = cfg(
         "auto",
         "Compute precision of the embedder: bfloat16 runs the encoder under autocast (layer norms, softmax "
-        "and pooling stay float32); auto picks it where the hardware computes bf16 natively (CPU flag "
-        "avx512_bf16 or amx_bf16, a CUDA GPU that supports it), else float32. Vectors are float32 either "
-        "way and bf16/fp32 vectors of one text have cosine > 0.9999, so an index built with one dtype is "
-        "searched with the other.",
+        "and pooling stay float32). auto: passages in bf16 where the hardware computes it natively (CPU "
+        "flag avx512_bf16 or amx_bf16, a CUDA GPU that supports it), else float32; queries in whichever of "
+        "fp32/bf16 measured faster on this CPU for their batch size (speed_plan.py: on Intel AMX one-query "
+        "batches are faster in fp32). Vectors are float32 either way and bf16/fp32 vectors of one text "
+        "have cosine > 0.9999, so an index built with one dtype is searched with the other.",
     )
     threads: int = cfg(
         0,
-        "CPU threads of the embedder (torch) and of faiss search; 0 = their defaults (one per core). "
-        "Measured on 2 quiet cores, dense c=32: 0 (2 threads) 361 req/s, p99 121 ms; 1 thread 274 req/s, "
-        "p99 155 ms. On a machine busy with other jobs use 1: the thread pools spin-wait, so a pool of 2 "
-        "on 2 busy cores stalls.",
+        "CPU threads of the embedder (torch) and of faiss search. 0 = auto: query batches use 1 thread or "
+        "all cores, whichever measured faster on this CPU for their batch size (one thread won on Intel "
+        "Xeon and on any busy machine, where the spin-waiting thread pools stall; all cores on quiet AMD at "
+        "high concurrency); passage embedding keeps the libraries' default (one per core). N > 0: always N.",
     )
     embedding_cache: str = cfg(
         "",
