@@ -127,8 +127,14 @@ def read_meta(index_dir: Path) -> dict[str, Any]:
 
 
 def load_index(index_dir: Path) -> Retriever:
-    """Open the index in `index_dir`, whatever its kind, behind its reranker when it has one."""
+    """Open the index in `index_dir`, whatever its kind, behind its reranker when it has one; a
+    folder with `shards.json` opens as a router over its shards (shards.py)."""
     from asearcher.retrieval.rerank import Reranker, RerankedRetriever, load_rerank
+    from asearcher.retrieval.shards import CONFIG_FILE as SHARDS_FILE
+    from asearcher.retrieval.shards import load_router
+
+    if (Path(index_dir) / SHARDS_FILE).is_file():
+        return load_router(index_dir)
 
     retriever = _load_first_stage(index_dir)
     rerank = load_rerank(index_dir)
