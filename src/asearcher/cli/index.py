@@ -93,6 +93,8 @@ def _devset_parser() -> argparse.ArgumentParser:
     p.add_argument("--part", choices=["tune", "heldout"], required=True, help="which pages to draw from")
     p.add_argument("--n", type=int, default=1000, help="questions (fewer if the part has fewer pages)")
     p.add_argument("--seed", type=int, default=0, help="which pages and question templates")
+    p.add_argument("--form", choices=["question", "description"], default="question",
+                   help="question: the QA question as asked; description: the short description alone (a keyword query)")
     p.add_argument("--corpus", type=Path, metavar="DIR", help="corpus folder with pages.jsonl (default: embedded)")
     p.add_argument("--out", type=Path, required=True, metavar="FILE", help="dev-set JSONL to write")
     p.set_defaults(func=run_devset, command="index")
@@ -163,7 +165,7 @@ def run_devset(args: argparse.Namespace) -> int:
         corpus = ensure_default_corpus().root
     else:
         corpus = args.corpus
-    records = wiki_lead_devset(corpus, args.part, args.n, args.seed)
+    records = wiki_lead_devset(corpus, args.part, args.n, args.seed, args.form)
     write_devset(records, args.out)
     print(f"{len(records)} {args.part} questions in {args.out}")
     return 0

