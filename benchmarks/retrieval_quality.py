@@ -37,35 +37,40 @@ def _table(rows: dict[str, dict[int, float]]) -> list[str]:
 
 
 def recall_rows(index_dir: Path, workdir: Path, rerank: str | None) -> tuple[dict, dict]:
-    """Recall of each retriever on the held-out part, tuning on the tune part first."""
+    """Recall of each retriever on the held-out part (both forms), tuning on the tune part (both forms)."""
     from asearcher.corpus import ensure_default_corpus
     from asearcher.retrieval import load_index
     from asearcher.retrieval.config import HybridConfig
-    from asearcher.retrieval.devset import read_devset, wiki_lead_devset, write_devset
+    from asearcher.retrieval.devset import FORMS, read_devset, wiki_lead_devset, write_devset
     from asearcher.retrieval.rerank import Reranker
     from asearcher.retrieval.tune import choose_fusion, recall_table, search_halves
 
     corpus = ensure_default_corpus().root
-    paths = {}
+    dev = {}
     for part in ("tune", "heldout"):
-        paths[part] = workdir / f"dev-{part}.jsonl"
-        write_devset(wiki_lead_devset(corpus, part, 1000), paths[part])
+        for form in FORMS:
+            path = workdir / f"dev-{part}-{form}.jsonl"
+            write_devset(wiki_lead_devset(corpus, part, 1000, form=form), path)
+            dev[part, form] = read_devset(path)
     retriever = load_index(index_dir)
-    retriever.config = HybridConfig()
-    tune_dev = read_devset(paths["tune"])
-    lexical, semantic = search_halves(retriever, tune_dev, retriever.config.candidates)
+    tune_dev = dev["tune", "question"] + dev["tune", "description"]
+    lexical, semantic = search_halves(retriever, tune_dev, HybridConfig().candidates)
     chosen, report = choose_fusion(tune_dev, lexical, semantic, HybridConfig())
-    heldout = read_devset(paths["heldout"])
-    equal = recall_table(retriever, heldout)
-    retriever.config = chosen
-    tuned = recall_table(retriever, heldout, Reranker.from_path(rerank) if rerank else None)
-    rows = {"BM25": tuned["bm25"], "dense (MiniLM-L6, Flat)": tuned["dense"],
-            "hybrid, equal-weight RRF (before)": equal["hybrid"], "hybrid, tuned fusion": tuned["hybrid"]}
-    if "hybrid+rerank" in tuned:
-        rows["hybrid, tuned + rerank"] = tuned["hybrid+rerank"]
-    info = {"tune_n": len(tune_dev), "heldout_n": len(heldout), "chosen": dataclasses.asdict(chosen),
+    reranker = Reranker.from_path(rerank) if rerank else None
+    tables = {}
+    for form in FORMS:
+        retriever.config = HybridConfig()
+        equal = recall_table(retriever, dev["heldout", form])
+        retriever.config = chosen
+        tuned = recall_table(retriever, dev["heldout", form], reranker)
+        rows = {"BM25": tuned["bm25"], "dense (MiniLM-L6, Flat)": tuned["dense"],
+                "hybrid, equal-weight RRF (before)": equal["hybrid"], "hybrid, tuned fusion": tuned["hybrid"]}
+        if "hybrid+rerank" in tuned:
+            rows["hybrid, tuned + rerank"] = tuned["hybrid+rerank"]
+        tables[form] = rows
+    info = {"tune_n": len(tune_dev), "heldout_n": len(dev["heldout", "question"]), "chosen": dataclasses.asdict(chosen),
             "tune_recall": report["recall"], "dominates_on_tune": report["dominates_parts"]}
-    return rows, info
+    return tables, info
 
 
 def stand_in_cross_encoder(out: Path) -> Path:
@@ -102,44 +107,56 @@ def rerank_cost(model: Path, index_dir: Path, queries: list[str], rounds: int = 
     return out
 
 
-def compressed_rows(workdir: Path, queries: list[str]) -> list[dict]:
-    """Size and recall@5-of-Flat of each compressed dense index of the default corpus."""
-    from asearcher.corpus import ensure_default_corpus
-    from asearcher.retrieval import build_index
-    from asearcher.retrieval.index_io import default_index_config
+def compressed_rows(index_dir: Path, queries: list[str]) -> list[dict]:
+    """Size and recall@5-of-Flat of compressed faiss indexes over the Flat index's own vectors
+    (no re-embedding), searched with the same query vectors."""
+    import faiss
+    import numpy as np
 
-    corpus = ensure_default_corpus().passages
-    rows, flat_top = [], None
+    from asearcher.retrieval import load_index
+    from asearcher.retrieval.dense import _new_faiss_index, _set_search_params
+
+    dense = load_index(index_dir).dense
+    vectors = dense.faiss_index.reconstruct_n(0, dense.faiss_index.ntotal)
+    q = dense.embedder.encode_queries(queries)
+    _, flat_top = dense.faiss_index.search(q, 5)
+    rows = []
     for index_type in ("flat", "sq8", "hnsw", "ivfpq"):
-        config = default_index_config("dense")
-        config.dense.index_type = index_type
-        out = workdir / f"dense-{index_type}"
-        r = build_index(corpus, out, "dense", config)  # vectors from the embedding cache
-        top = [[h.passage.id for h in hits] for hits in r.batch_search(queries, 5)]
-        flat_top = flat_top or top
-        recall = sum(len(set(a) & set(b)) for a, b in zip(top, flat_top, strict=True)) / (5 * len(queries))
-        rows.append({"type": index_type, "mib": (out / "dense.faiss").stat().st_size / 2**20, "recall5": recall})
-        shutil.rmtree(out, ignore_errors=True)
+        config = dataclasses.replace(dense.config, index_type=index_type)
+        index = _new_faiss_index(config, vectors.shape[1], len(vectors))
+        if not index.is_trained:
+            index.train(vectors)
+        index.add(vectors)
+        _set_search_params(index, config)
+        _, top = index.search(q, 5)
+        found = sum(len(set(a) & set(b)) for a, b in zip(top.tolist(), flat_top.tolist(), strict=True))
+        size = faiss.serialize_index(index).nbytes
+        rows.append({"type": index_type, "mib": size / 2**20, "recall5": found / flat_top.size})
+        del index
+    np.testing.assert_equal(rows[0]["recall5"], 1.0)  # Flat against itself: the measurement is sound
     return rows
 
 
-def render(rows: dict, info: dict, cost: dict, stand_in: bool, compressed: list[dict]) -> str:
+def render(tables: dict, info: dict, cost: dict, stand_in: bool, compressed: list[dict]) -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     c = info["chosen"]
     lines = ["## Retrieval quality", "",
              f"Taken {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/retrieval_quality.py` (load average "
-             f"{load}). Dev set: `asearcher index devset` questions over the embedded corpus (docs/retrieval.md); "
-             f"fusion tuned on {info['tune_n']} 'tune' questions, recall measured on {info['heldout_n']} held-out "
-             "questions about other pages. A hit counts when its passage comes from the evidence page.", "",
-             *_table(rows), "",
-             f"Tuned fusion: method {c['method']}, rrf_k {c['rrf_k']}, bm25_weight {c['bm25_weight']}, "
-             f"dense_weight {c['dense_weight']} (>= both halves at every k on the tune part: "
-             f"{info['dominates_on_tune']}).", "",
-             "Reranking cost (20 candidates per query, " +
-             ("a MiniLM-L6-sized stand-in cross-encoder" if stand_in else "the given cross-encoder") +
-             f"): {cost[1]:.0f} ms per query in 1-query batches, {cost[16]:.0f} ms per query in 16-query batches.",
-             "", "Compressed dense indexes of the default corpus (MiniLM, 384-d) vs Flat, on 300 held-out questions:",
-             "", "| index | size MiB | share of Flat's top-5 found |", "|---|---|---|"]
+             f"{load}). Dev sets: `asearcher index devset` over the embedded corpus (docs/retrieval.md); fusion "
+             f"tuned on {info['tune_n']} 'tune' questions (both forms), recall measured on {info['heldout_n']} "
+             "held-out questions per form, about pages the tuning never saw. A hit counts when its passage comes "
+             "from the evidence page.", ""]
+    for form, rows in tables.items():
+        lines += [f"Held-out, form `{form}`:", "", *_table(rows), ""]
+    lines += [f"Tuned fusion: method {c['method']}, rrf_k {c['rrf_k']}, bm25_weight {c['bm25_weight']}, "
+              f"dense_weight {c['dense_weight']} (>= both halves at every k on the tune part: "
+              f"{info['dominates_on_tune']}).", "",
+              "Reranking cost (20 candidates per query, " +
+              ("a MiniLM-L6-sized stand-in cross-encoder" if stand_in else "the given cross-encoder") +
+              f"): {cost[1]:.0f} ms per query in 1-query batches, {cost[16]:.0f} ms per query in 16-query batches.",
+              "", "Compressed dense indexes of the default corpus (MiniLM, 384-d) vs Flat, 300 held-out questions "
+              "(the share of Flat's top-5 passages each returns):", "",
+              "| index | size MiB | recall@5 of Flat's top-5 |", "|---|---|---|"]
     lines += [f"| {r['type']} | {r['mib']:.1f} | {r['recall5']:.3f} |" for r in compressed]
     return "\n".join(lines) + "\n"
 
@@ -154,12 +171,12 @@ def main() -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="asearcher-quality-"))
     index_dir = ensure_default_index("hybrid")
-    rows, info = recall_rows(index_dir, workdir, args.rerank)
-    queries = [q.question for q in read_devset(workdir / "dev-heldout.jsonl")]
+    tables, info = recall_rows(index_dir, workdir, args.rerank)
+    queries = [q.question for q in read_devset(workdir / "dev-heldout-question.jsonl")]
     model = Path(args.rerank) if args.rerank else stand_in_cross_encoder(workdir / "stand-in-ce")
     cost = rerank_cost(model, index_dir, queries)
-    compressed = compressed_rows(workdir, queries[:300])
-    md = render(rows, info, cost, not args.rerank, compressed)
+    compressed = compressed_rows(index_dir, queries[:300])
+    md = render(tables, info, cost, not args.rerank, compressed)
     print(md)
     if not args.no_write:
         sys.path.insert(0, str(Path(__file__).resolve().parent))
