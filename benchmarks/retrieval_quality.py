@@ -140,8 +140,10 @@ def compressed_rows(index_dir: Path, queries: list[str]) -> list[dict]:
 def render(tables: dict, info: dict, cost: dict, stand_in: bool, compressed: list[dict]) -> str:
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     c = info["chosen"]
+    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     lines = ["## Retrieval quality", "",
-             f"Taken {time.strftime('%Y-%m-%d %H:%M')} with `python benchmarks/retrieval_quality.py` (load average "
+             f"Taken {time.strftime('%Y-%m-%d %H:%M')} on {cpu}, {os.cpu_count()} cores, with "
+             f"`python benchmarks/retrieval_quality.py` (load average "
              f"{load}). Dev sets: `asearcher index devset` over the embedded corpus (docs/retrieval.md); fusion "
              f"tuned on {info['tune_n']} 'tune' questions (both forms), recall measured on {info['heldout_n']} "
              "held-out questions per form, about pages the tuning never saw. A hit counts when its passage comes "
