@@ -106,7 +106,10 @@ class RerankedRetriever:
         return len(self.base)
 
     def __getattr__(self, name: str) -> Any:
-        # Everything else (dir, store, config, dense, ...) is the base retriever's.
+        # Everything else (dir, store, config, dense, ...) is the base retriever's. `base` itself
+        # is looked up here only before __init__ set it (copy, unpickling): no recursion then.
+        if name == "base":
+            raise AttributeError(name)
         return getattr(self.base, name)
 
 

@@ -82,6 +82,7 @@ class ShardedRetriever:
         return [merge_topk([answers[q] for answers in per_shard], topk) for q in range(len(queries))]
 
     def __len__(self) -> int:
+        """Passages in the local shards (a remote shard's size is not known here)."""
         return sum(len(s) for s in self.shards if not isinstance(s, RemoteShard))
 
 
