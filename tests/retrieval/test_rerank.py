@@ -97,3 +97,24 @@ def test_index_folder_records_and_reopens_its_reranker(tiny_cross_encoder, tiny_
 def test_missing_model_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="rerank.model"):
         Reranker.from_path(str(tmp_path / "nope"))
+
+
+def test_cli_recall_adds_the_reranked_row(tiny_cross_encoder, tiny_dense_dir, tiny_passages, tmp_path, capsys):
+    from asearcher.cli import main
+
+    titles = {p.id: p.title for p in tiny_passages}
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("".join(json.dumps({"question": q, "title": titles[w]}) + "\n" for q, w in EASY))
+    assert main(["index", "recall", "--index", str(tiny_dense_dir), "--dev", str(dev),
+                 "--rerank", str(tiny_cross_encoder)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert [r.split("|")[1].strip() for r in rows] == ["retriever", "bm25", "dense", "hybrid", "hybrid+rerank"]
+    # The row is the recall of the model's own order over the hybrid's candidates (an untrained
+    # model: any value is possible, but it must be this one).
+    from asearcher.retrieval.devset import read_devset, recall_at
+
+    hybrid, questions = load_index(tiny_dense_dir), read_devset(dev)
+    fused = hybrid.batch_search([q.question for q in questions], hybrid.config.candidates)
+    reranked = Reranker.from_path(str(tiny_cross_encoder)).rerank_batch([q.question for q in questions], fused, 10)
+    want = recall_at(questions, reranked)
+    assert rows[-1] == "| hybrid+rerank | " + " | ".join(f"{v:.3f}" for v in want.values()) + " |"
