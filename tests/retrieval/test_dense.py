@@ -31,8 +31,13 @@ def test_topk_and_batch_equals_single(flat, tiny_passages):
     batch = flat.batch_search(QUERIES, 3)
     single = [flat.search(q, 3) for q in QUERIES]
     assert [[h.passage.id for h in b] for b in batch] == [[h.passage.id for h in s] for s in single]
+    # With dense.dtype=auto the speed plan may encode 1-query and 5-query batches in different
+    # dtypes (speed_plan.py); fp32 and bf16-autocast vectors of one text have cosine > 0.9999, so
+    # their scores differ by up to ~1e-3 (measured 3.3e-4 here), against ~1e-6 within one dtype.
+    plan = flat.embedder.plan
+    atol = 1e-5 if plan["small"].dtype == plan["large"].dtype else 2e-3
     for b, s in zip(batch, single, strict=True):
-        np.testing.assert_allclose([h.score for h in b], [h.score for h in s], rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose([h.score for h in b], [h.score for h in s], rtol=1e-4, atol=atol)
 
 
 @pytest.mark.parametrize("index_type", ["hnsw", "sq8", "ivfpq"])
