@@ -62,7 +62,7 @@ def test_prefixes_are_applied_to_the_encoded_text(flat, tiny_passages):
         with_prefix = e.encode_queries(["who painted it"])
     finally:
         e.config = old
-    with e.autocast():  # the same precision as encode_queries (bf16 on CPUs that have it)
+    with e.autocast(e.plan["small"].dtype):  # the precision encode_queries used for a 1-query batch
         direct = e.model.encode(["query: who painted it"], normalize_embeddings=True)
     np.testing.assert_allclose(with_prefix, direct, atol=1e-5)
     assert not np.allclose(with_prefix, e.encode_queries(["who painted it"]), atol=1e-3)
