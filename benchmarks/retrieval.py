@@ -247,17 +247,22 @@ def render(m: dict, rows: list[dict], million: dict | None, args: argparse.Names
     return machine_md, "\n".join(lines)
 
 
-def write_doc(machine_md: str, retrieval_md: str, path: Path = DOC) -> None:
-    """Replace (or add) the Machine and Retrieval sections, keeping the other benchmarks' sections."""
+def write_section(heading: str, body: str, path: Path = DOC) -> None:
+    """Replace (or add) one `## ` section of docs/benchmarks.md, keeping the others."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\nMeasured numbers, with the commands that reproduce them.\n"
-    for heading, body in (("## Machine", machine_md), ("## Retrieval", retrieval_md)):
-        pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
-        if pattern.search(text):
-            text = pattern.sub(lambda _m, b=body: b.rstrip() + "\n\n", text, count=1)
-        else:
-            text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
+    pattern = re.compile(rf"^{re.escape(heading)}\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _m: body.rstrip() + "\n\n", text, count=1)
+    else:
+        text = text.rstrip() + "\n\n" + body.rstrip() + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text.rstrip() + "\n")
+
+
+def write_doc(machine_md: str, retrieval_md: str, path: Path = DOC) -> None:
+    """Replace (or add) the Machine and Retrieval sections, keeping the other benchmarks' sections."""
+    write_section("## Machine", machine_md, path)
+    write_section("## Retrieval", retrieval_md, path)
 
 
 def bench_default(kinds: list[str], args: argparse.Namespace, loadgen: str, workdir: Path) -> list[dict]:

@@ -43,8 +43,14 @@ def test_topk_and_batch_equals_single(flat, tiny_passages):
     batch = flat.batch_search(QUERIES, 3)
     single = [flat.search(q, 3) for q in QUERIES]
     assert [[h.passage.id for h in b] for b in batch] == [[h.passage.id for h in s] for s in single]
+    # With dense.dtype=auto the speed plan may encode 1-query and 5-query batches in different
+    # dtypes (speed_plan.py); fp32 and bf16-autocast vectors of one text have cosine > 0.9999, so
+    # their scores differ by up to ~1e-3 (measured 3.3e-4 here); within one dtype, score_atol applies.
+    plan = flat.embedder.plan
+    same = plan["small"].dtype == plan["large"].dtype
+    atol = score_atol(plan["small"].dtype) if same else 2e-3
     for b, s in zip(batch, single, strict=True):
-        np.testing.assert_allclose([h.score for h in b], [h.score for h in s], rtol=0, atol=score_atol(flat.embedder.dtype))
+        np.testing.assert_allclose([h.score for h in b], [h.score for h in s], rtol=0, atol=atol)
 
 
 @pytest.mark.parametrize("index_type", ["hnsw", "sq8", "ivfpq"])
@@ -69,9 +75,9 @@ def test_prefixes_are_applied_to_the_encoded_text(flat, tiny_passages):
         with_prefix = e.encode_queries(["who painted it"])
     finally:
         e.config = old
-    with e.autocast():  # the same precision as encode_queries (bf16 on CPUs that have it)
+    with e.autocast(e.plan["small"].dtype):  # the precision encode_queries used for a 1-query batch
         direct = e.model.encode(["query: who painted it"], normalize_embeddings=True)
-    np.testing.assert_allclose(with_prefix, direct, atol=score_atol(e.dtype))
+    np.testing.assert_allclose(with_prefix, direct, atol=score_atol(e.plan["small"].dtype))
     assert not np.allclose(with_prefix, e.encode_queries(["who painted it"]), atol=1e-3)
 
 

@@ -54,17 +54,18 @@ class DenseConfig:
     dtype: Literal["auto", "float32", "bfloat16"] = cfg(
         "auto",
         "Compute precision of the embedder: bfloat16 runs the encoder under autocast (layer norms, softmax "
-        "and pooling stay float32); auto picks it where the hardware computes bf16 natively (CPU flag "
-        "avx512_bf16 or amx_bf16, a CUDA GPU that supports it), else float32. Vectors are float32 either "
-        "way and bf16/fp32 vectors of one text have cosine > 0.9999, so an index built with one dtype is "
-        "searched with the other.",
+        "and pooling stay float32). auto: passages in bf16 where the hardware computes it natively (CPU "
+        "flag avx512_bf16 or amx_bf16, a CUDA GPU that supports it), else float32; queries in whichever of "
+        "fp32/bf16 measured faster on this CPU for their batch size (speed_plan.py: on Intel AMX one-query "
+        "batches are faster in fp32). Vectors are float32 either way and bf16/fp32 vectors of one text "
+        "have cosine > 0.9999, so an index built with one dtype is searched with the other.",
     )
     threads: int = cfg(
         0,
-        "CPU threads of the embedder (torch) and of faiss search; 0 = their defaults (one per core). "
-        "Measured on 2 quiet cores, dense c=32: 0 (2 threads) 361 req/s, p99 121 ms; 1 thread 274 req/s, "
-        "p99 155 ms. On a machine busy with other jobs use 1: the thread pools spin-wait, so a pool of 2 "
-        "on 2 busy cores stalls.",
+        "CPU threads of the embedder (torch) and of faiss search. 0 = auto: query batches use 1 thread or "
+        "all cores, whichever measured faster on this CPU for their batch size (one thread won on Intel "
+        "Xeon and on any busy machine, where the spin-waiting thread pools stall; all cores on quiet AMD at "
+        "high concurrency); passage embedding keeps the libraries' default (one per core). N > 0: always N.",
     )
     embedding_cache: str = cfg(
         "",
@@ -86,9 +87,16 @@ class DenseConfig:
 
 @dataclass
 class HybridConfig:
-    """Reciprocal-rank fusion of BM25 and dense results: score = sum over retrievers of 1 / (k + rank)."""
+    """Fusion of BM25 and dense results (weights are best chosen by `asearcher index tune`)."""
 
+    method: Literal["rrf", "score"] = cfg(
+        "rrf",
+        "rrf: weighted reciprocal-rank fusion, score = sum of weight / (rrf_k + rank); score: weighted sum "
+        "of each list's min-max normalised scores.",
+    )
     rrf_k: int = cfg(60, "RRF constant k (60 in Cormack et al. 2009); larger flattens the rank weighting.")
+    bm25_weight: float = cfg(1.0, "Weight of the BM25 list in the fusion (0 = dense alone).")
+    dense_weight: float = cfg(1.0, "Weight of the dense list in the fusion (0 = BM25 alone).")
     candidates: int = cfg(50, "Hits fetched from each retriever before fusion (at least topk).")
 
     def validate(self) -> None:
@@ -96,6 +104,31 @@ class HybridConfig:
             raise UserError(f"hybrid.rrf_k: must be >= 0, got {self.rrf_k}")
         if self.candidates < 1:
             raise UserError(f"hybrid.candidates: must be >= 1, got {self.candidates}")
+        if self.bm25_weight < 0 or self.dense_weight < 0 or self.bm25_weight + self.dense_weight == 0:
+            raise UserError(
+                f"hybrid.bm25_weight / dense_weight: must be >= 0 and not both 0, got "
+                f"{self.bm25_weight} / {self.dense_weight}"
+            )
+
+
+@dataclass
+class RerankConfig:
+    """Optional second stage: a cross-encoder rescoring the first stage's top `candidates` per query."""
+
+    model: str = cfg(
+        "",
+        "Cross-encoder: a local sentence-transformers CrossEncoder / transformers sequence-classification "
+        "folder (one relevance logit per query-passage pair). Empty = no reranking.",
+    )
+    candidates: int = cfg(20, "First-stage hits rescored per query (at least topk); cost grows linearly.")
+    batch_size: int = cfg(64, "Query-passage pairs per cross-encoder forward pass.")
+    max_seq_length: int = cfg(256, "Tokens per query-passage pair kept (longer pairs are truncated).")
+    device: str = cfg("cpu", "torch device of the cross-encoder (cpu, cuda).")
+
+    def validate(self) -> None:
+        for name in ("candidates", "batch_size", "max_seq_length"):
+            if getattr(self, name) < 1:
+                raise UserError(f"rerank.{name}: must be >= 1, got {getattr(self, name)}")
 
 
 @dataclass
@@ -106,3 +139,4 @@ class IndexConfig:
     bm25: BM25Config = cfg(BM25Config(), "BM25 settings.")
     dense: DenseConfig = cfg(DenseConfig(), "Dense settings.")
     hybrid: HybridConfig = cfg(HybridConfig(), "Fusion settings.")
+    rerank: RerankConfig = cfg(RerankConfig(), "Optional cross-encoder reranking of any kind's hits (rerank.model).")

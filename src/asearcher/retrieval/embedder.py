@@ -17,6 +17,7 @@ from asearcher.api.documents import Passage
 from asearcher.errors import UserError
 from asearcher.hardware import resolve_dtype
 from asearcher.package_data import find_package_path
+from asearcher.retrieval import speed_plan
 from asearcher.retrieval.config import DenseConfig
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class Embedder:
         self.model = SentenceTransformer(str(self.model_path), device=config.device, local_files_only=True)
         self.model.eval()
         self._tokenizer_lock = threading.Lock()
+        self._plan: dict[str, speed_plan.Setting] | None = None  # measured on the first query batch
+        self._plan_lock = threading.Lock()
         self.model.max_seq_length = config.max_seq_length
         dim = self.model.get_embedding_dimension()
         if not dim:
@@ -85,9 +88,9 @@ class Embedder:
         """The exact strings encoded for these passages (prefix applied)."""
         return [self.config.passage_prefix + passage_text(p) for p in passages]
 
-    def autocast(self) -> contextlib.AbstractContextManager:
-        """The context the encoder runs in: bf16 autocast when `dtype` resolved to bfloat16, else nothing."""
-        if self.dtype != "bfloat16":
+    def autocast(self, dtype: str | None = None) -> contextlib.AbstractContextManager:
+        """The context the encoder runs in: bf16 autocast for bfloat16 (default: the resolved dtype)."""
+        if (dtype or self.dtype) != "bfloat16":
             return contextlib.nullcontext()
         import torch
 
@@ -96,7 +99,7 @@ class Embedder:
         # fp32 vectors > 0.9999, measured on default-corpus passages and queries).
         return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
 
-    def _encode(self, texts: list[str]) -> np.ndarray:
+    def _encode(self, texts: list[str], dtype: str | None = None) -> np.ndarray:
         """Normalised float32 vectors of `texts`, in order.
 
         Texts are sorted by length and cut into sub-batches of `_SUB_BATCH`, so each forward pads
@@ -116,14 +119,31 @@ class Embedder:
             with self._tokenizer_lock:
                 features = self.model.preprocess([texts[i] for i in rows])
             features = {k: v.to(self.model.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-            with torch.inference_mode(), self.autocast():
+            with torch.inference_mode(), self.autocast(dtype):
                 vecs = torch.nn.functional.normalize(self.model(features)["sentence_embedding"].float(), p=2, dim=1)
             out[rows] = vecs.cpu().numpy()
         return out
 
+    @property
+    def plan(self) -> dict[str, speed_plan.Setting]:
+        """The query speed plan ("small"/"large" batch -> dtype, threads), measured on first use."""
+        with self._plan_lock:
+            if self._plan is None:
+                settings = speed_plan.candidates(self.config.dtype, self.config.threads, self.config.device)
+                probe = self.query_texts(["which river in south america has the largest discharge volume"])
+                self._plan = speed_plan.make_plan(settings, lambda s, n: self._encode_as(s, probe * n))
+            return self._plan
+
+    def _encode_as(self, setting: speed_plan.Setting, texts: list[str]) -> np.ndarray:
+        import torch
+
+        if setting.threads and torch.get_num_threads() != setting.threads:
+            set_threads(setting.threads)
+        return self._encode(texts, setting.dtype)
+
     def encode_queries(self, queries: list[str]) -> np.ndarray:
-        """(len(queries), dim) normalised vectors."""
-        return self._encode(self.query_texts(queries))
+        """(len(queries), dim) normalised vectors, in the plan's dtype and threads for this batch size."""
+        return self._encode_as(self.plan[speed_plan.bucket(len(queries))], self.query_texts(queries))
 
     def encode_passages(self, passages: list[Passage]) -> np.ndarray:
         """(len(passages), dim) normalised vectors."""

@@ -1,15 +1,18 @@
-"""Hybrid retriever: reciprocal-rank fusion (RRF) of a BM25 and a dense retriever.
+"""Hybrid retriever: weighted fusion (RRF or normalised scores, fusion.py) of a BM25 and a dense retriever.
 
 A hybrid index folder is a BM25 folder and a dense folder in one: the passage store is shared, and
-`hybrid.json` holds the fusion config. Either half can also be opened on its own.
+`hybrid.json` holds the fusion config (and, after `asearcher index tune`, the dev-set measurements
+that chose its weights). Either half can also be opened on its own.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from asearcher.api.documents import Hit, Passage
 from asearcher.config import from_dict, to_dict
@@ -17,34 +20,24 @@ from asearcher.errors import UserError
 from asearcher.retrieval.bm25 import BM25Retriever
 from asearcher.retrieval.config import HybridConfig, IndexConfig
 from asearcher.retrieval.dense import DenseRetriever
+from asearcher.retrieval.fusion import fuse, weighted_rrf
 from asearcher.retrieval.passage_store import PassageStore, write_store
 
 CONFIG_FILE = "hybrid.json"
 
 
 def rrf_fuse(rankings: list[list[Hit]], k: int, topk: int) -> list[Hit]:
-    """Fuse ranked lists: score(p) = sum over lists of 1 / (k + rank of p), rank starting at 1.
-
-    Passages are identified by id. Ties keep the order in which passages were first seen (list by
-    list), so the result is deterministic.
+    """Plain (equal-weight) RRF: score(p) = sum over lists of 1 / (k + rank of p), rank from 1.
 
     >>> a, b, c = (Hit(Passage(i, "", ""), 0.0) for i in "abc")
     >>> [h.passage.id for h in rrf_fuse([[a, b], [b, c]], k=60, topk=3)]
     ['b', 'a', 'c']
     """
-    scores: dict[str, float] = {}
-    first: dict[str, Passage] = {}
-    for ranking in rankings:
-        for rank, hit in enumerate(ranking, start=1):
-            pid = hit.passage.id
-            scores[pid] = scores.get(pid, 0.0) + 1.0 / (k + rank)
-            first.setdefault(pid, hit.passage)
-    order = sorted(first, key=lambda pid: -scores[pid])  # sorted() is stable: ties keep first-seen order
-    return [Hit(first[pid], scores[pid]) for pid in order[:topk]]
+    return weighted_rrf(rankings, [1.0] * len(rankings), k, topk)
 
 
 class HybridRetriever:
-    """RRF over BM25 and dense hits; each side fetches `candidates` (>= topk) before fusing."""
+    """Weighted fusion of BM25 and dense hits; each side fetches `candidates` (>= topk) before fusing."""
 
     kind = "hybrid"
 
@@ -88,13 +81,18 @@ class HybridRetriever:
         fetch = max(topk, self.config.candidates)
         lexical = self.bm25.batch_search(queries, fetch)
         semantic = self.dense.batch_search(queries, fetch)
-        return [rrf_fuse([a, b], self.config.rrf_k, topk) for a, b in zip(lexical, semantic, strict=True)]
+        return [self.fuse(a, b, topk) for a, b in zip(lexical, semantic, strict=True)]
+
+    def fuse(self, lexical: list[Hit], semantic: list[Hit], topk: int) -> list[Hit]:
+        """The fused `topk` of one query's BM25 and dense lists, by this index's fusion config."""
+        c = self.config
+        return fuse([lexical, semantic], c.method, [c.bm25_weight, c.dense_weight], c.rrf_k, topk)
 
     def save(self, out_dir: Path) -> None:
         """Write both halves and the fusion config to `out_dir`."""
         self.bm25.save(out_dir)
         self.dense.save(out_dir)
-        (Path(out_dir) / CONFIG_FILE).write_text(json.dumps({"config": to_dict(self.config)}, indent=1))
+        save_fusion(out_dir, self.config)
 
     @classmethod
     def load(cls, index_dir: Path) -> HybridRetriever:
@@ -111,3 +109,14 @@ class HybridRetriever:
 
     def __len__(self) -> int:
         return len(self.bm25)
+
+
+def save_fusion(index_dir: Path, config: HybridConfig, tuning: dict[str, Any] | None = None) -> None:
+    """Write `hybrid.json`: the fusion config, plus the dev-set record of how it was tuned (if any)."""
+    record: dict[str, Any] = {"config": to_dict(config)}
+    if tuning is not None:
+        record["tuning"] = tuning
+    path = Path(index_dir) / CONFIG_FILE
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=1))
+    os.replace(tmp, path)
