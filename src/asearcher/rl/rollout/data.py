@@ -45,11 +45,11 @@ class TrainData:
     @classmethod
     def load(cls, spec: str, data_root: str = "", epochs: int = 1, shuffle: bool = True, seed: int = 0,
              limit: int = 0) -> TrainData:
-        """Load a QA file / benchmark name; 'default' is the embedded corpus's qa_train.jsonl."""
-        if spec == "default":
-            from asearcher.corpus.build import ensure_default_corpus
+        """Load a QA file / benchmark name; 'default' / 'facts' are the embedded corpus's training
+        questions (corpus/qa.py, corpus/facts.py)."""
+        from asearcher.corpus.tasks import embedded_qa_file
 
-            spec = str(ensure_default_corpus().qa_train)
+        spec = str(embedded_qa_file(spec, "train") or spec)
         items = load_qa(spec, data_root or None, limit=limit or None)
         return cls(items, epochs, shuffle, seed)
 
