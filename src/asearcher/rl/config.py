@@ -35,6 +35,9 @@ class DataConfig:
     shuffle: bool = cfg(True, "Shuffle the questions every epoch (seeded by data.seed and the epoch).")
     seed: int = cfg(0, "Shuffle seed.")
     limit: int = cfg(0, "Use only the first N questions (0 = all).")
+    skip_window: int = cfg(0, "Difficulty-aware sampling: skip a question whose last N groups all scored the same "
+                              "(all correct or all wrong: no gradient) for data.revisit_after epochs; 0 = off.")
+    revisit_after: int = cfg(1, "Epochs a skipped question sits out before it is drawn again.")
 
     def validate(self) -> None:
         if self.epochs < 1:
