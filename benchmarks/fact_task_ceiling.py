@@ -3,7 +3,8 @@
 Runs the scripted strategies of rl/train/fact_expert.py inside the real BaseAgent, with the
 recipe's agent and tool settings, the embedded BM25 index and SmolLM2's tokenizer, and reports EM:
 
-    ceiling      the gold sentence's page is among the hits of the sentence search (top k)
+    ceiling      the answer's page is among the hits of a search for the (last) sentence (top k);
+                 for two-hop questions a low value means the second sentence alone rarely finds it
     strong       search; answer from a snippet; else read the most similar hits (the "perfect" strategy)
     weak         search; answer from hit 1's snippet (read_prob 0)
     weak+read    the SFT expert: as weak, but reads hit 1's page on `read_prob` of the questions
@@ -37,19 +38,21 @@ async def _run(args: argparse.Namespace) -> dict:
     from asearcher.tools.factory import make_tools
 
     config = load_config(TrainConfig, resolve_recipe(args.config), args.set)
-    items = load_qa(str(ensure_fact_qa()[args.split]), None, limit=args.n)
+    key = args.split if args.task == "facts" else f"bridge_{args.split}"
+    items = load_qa(str(ensure_fact_qa()[key]), None, limit=args.n)
     tools = make_tools(None, config.tools)
     tok = _tokenizer()
     triples = [(it.id, it.question, list(it.golds)) for it in items]
-    out: dict = {"split": args.split, "n": len(items), "config": args.config, "topk": config.tools.topk,
+    out: dict = {"task": args.task, "split": args.split, "n": len(items), "config": args.config, "topk": config.tools.topk,
                  "max_chars_per_hit": config.tools.max_chars_per_hit, "max_turns": config.agent.max_turns}
     search = tools["search"]
     hit = 0
     for it in items:
         from asearcher.corpus.facts import BLANK, cloze_of
 
+        # the page holding the answer: the sentence's own page, or the second hop's (found only via X)
         res = await search.acall(" ".join(cloze_of(it.question).replace(BLANK, " ").split()))
-        hit += it.metadata.get("url", "") in res.text
+        hit += it.metadata.get("url2", it.metadata.get("url", "")) in res.text
     out["ceiling_page_in_topk"] = hit / len(items)
     for name, oracle, read in (("strong", True, 0.0), ("weak", False, 0.0), ("weak+read", False, args.read_prob)):
         t0 = time.perf_counter()
@@ -68,6 +71,7 @@ async def _run(args: argparse.Namespace) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--split", default="test", choices=["train", "test"])
+    ap.add_argument("--task", default="facts", choices=["facts", "facts-bridge"])
     ap.add_argument("--n", type=int, default=300)
     ap.add_argument("--config", default="cpu-default")
     ap.add_argument("--read-prob", type=float, default=0.25)

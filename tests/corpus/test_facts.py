@@ -77,3 +77,22 @@ def test_ensure_writes_both_splits_once(tmp_path):
     assert 0 < len(lines) <= 5
     paths["train"].write_text(lines[0] + "\n")
     assert ensure_fact_qa(tmp_path)["train"].read_text() == lines[0] + "\n"  # kept, not rebuilt
+
+
+def test_bridge_questions_follow_a_link_to_a_year_that_the_linked_page_states():
+    from asearcher.corpus.facts import make_bridge_qa, parse_fact_question
+
+    pages = [{"url": "https://w/Old_Town", "title": "Old Town",
+              "text": "Old Town is a place. It was granted a market charter in 1204 by the local lord."}]
+    for i in range(40):
+        pages.append({"url": f"https://w/Bridge_{i}", "title": f"Bridge {i}",
+                      "text": f"Bridge {i} is a small stone bridge that crosses the river in Old Town today."})
+    qs = make_bridge_qa(pages, 100, seed=0, split="train")
+    assert qs and all(q["kind"] == "bridge" and q["answer"] == "1204" and q["bridge"] == "Old Town" for q in qs)
+    assert all(q["url2"] == "https://w/Old_Town" for q in qs)
+    hops = parse_fact_question(qs[0]["question"])
+    assert [k for _, k in hops] == ["name", "year"]
+    assert hops[1][0] == "It was granted a market charter in ___ by the local lord."
+    # A year sentence that names its own page would let the second sentence alone find it: not used.
+    pages[0]["text"] = "Old Town is a place. Old Town was granted a market charter in 1204 by the local lord."
+    assert make_bridge_qa(pages, 100, seed=0, split="train") == []

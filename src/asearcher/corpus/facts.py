@@ -16,6 +16,13 @@ Rules, chosen so that the blank has one right answer that the corpus states:
 - a name blank is a link of the page (corpus/links.py rules: a known title, longest match);
 - at most one question per page; splits by page exactly as corpus/qa.py (sha1(url) % 10 == 0 is
   "test"), so held-out questions come from pages never used in training.
+
+Two-hop ("bridge") questions follow the link graph (`make_bridge_qa`): the name missing from a
+sentence of page A is X, a page of its own; the answer is the year missing from a sentence of X's
+page that does not name X:
+
+    Let X be the name missing from "Rastafari ... developed in ___ during the 1930s." Complete this
+    sentence from the Wikipedia article on X with the missing year: "It gained independence in ___."
 """
 
 from __future__ import annotations
@@ -46,7 +53,11 @@ TEMPLATES = {
     "year": 'Complete this sentence from Wikipedia with the missing year: "{s}"',
     "name": 'Complete this sentence from Wikipedia with the missing name: "{s}"',
 }
+BRIDGE_TEMPLATE = ('Let X be the name missing from "{a}". Complete this sentence from the Wikipedia article on X '
+                   'with the missing year: "{b}"')
 _CLOZE = re.compile(r'"(.+)"\s*$', re.DOTALL)
+_BRIDGE = re.compile(r'^Let X be the name missing from "(.+)"\. Complete this sentence from the Wikipedia article '
+                     r'on X with the missing year: "(.+)"$', re.DOTALL)
 
 
 def sentences(text: str) -> list[tuple[int, str]]:
@@ -70,6 +81,21 @@ def cloze_of(question: str) -> str:
     return m.group(1) if m else ""
 
 
+def parse_fact_question(question: str) -> list[tuple[str, str]]:
+    """The (cloze, kind) hops of a fact question, in order; [] for any other question.
+
+    >>> parse_fact_question('Complete this sentence from Wikipedia with the missing year: "Built in ___."')
+    [('Built in ___.', 'year')]
+    """
+    m = _BRIDGE.match(question)
+    if m:
+        return [(m.group(1), "name"), (m.group(2), "year")]
+    for kind, template in TEMPLATES.items():
+        if question.startswith(template.split("{s}")[0]):
+            return [(cloze_of(question), kind)]
+    return []
+
+
 def _stands_alone(sentence: str, span: str) -> bool:
     """Whether `span` is a whole name in `sentence`, not part of a longer one.
 
@@ -88,16 +114,16 @@ def _stands_alone(sentence: str, span: str) -> bool:
     return not (nxt and nxt[0][:1].isupper())
 
 
-def _blanks(sentence: str, title: str, matcher: TitleMatcher) -> list[tuple[str, str, list[str]]]:
-    """Candidate (kind, span, gold aliases) blanks of one sentence (module docstring rules)."""
+def _blanks(sentence: str, title: str, matcher: TitleMatcher) -> list[tuple[str, str, list[str], str]]:
+    """Candidate (kind, span, gold aliases, linked title or "") blanks of one sentence (module docstring rules)."""
     out = []
     years = _YEAR.findall(sentence)
     if len(years) == 1:
-        out.append(("year", years[0], [years[0]]))
+        out.append(("year", years[0], [years[0]], ""))
     for linked in matcher.mentions(sentence, exclude=title):
         span = next((a for a in aliases(linked) if a in sentence), None)
         if span and sentence.count(span) == 1 and span not in title and _stands_alone(sentence, span):
-            out.append(("name", span, list(dict.fromkeys([span, *aliases(linked)]))))
+            out.append(("name", span, list(dict.fromkeys([span, *aliases(linked)])), linked))
     return out
 
 
@@ -108,9 +134,9 @@ def _candidates(pages: list[dict[str, Any]], matcher: TitleMatcher) -> list[dict
         for offset, s in sentences(p["text"]):
             if not MIN_WORDS <= len(s.split()) <= MAX_WORDS or BLANK in s:
                 continue
-            for kind, span, golds in _blanks(s, p["title"], matcher):
+            for kind, span, golds, target in _blanks(s, p["title"], matcher):
                 out.append({"page": p, "offset": offset, "sentence": s, "kind": kind, "span": span,
-                            "golds": golds})
+                            "golds": golds, "target": target})
     return out
 
 
@@ -161,6 +187,45 @@ def _record(c: dict[str, Any], split: str) -> dict[str, Any]:
     }
 
 
+def make_bridge_qa(pages: list[dict[str, Any]], n: int, seed: int, split: str) -> list[dict[str, Any]]:
+    """Up to `n` two-hop questions of `split`: a name blanked on page A (a page of `split`) names page
+    B; the answer is the year blanked in a sentence of B that does not name B itself, so the second
+    sentence alone rarely finds B and the agent must first find X on A, then search B with X.
+
+    Records as `make_fact_qa` with kind "bridge", "bridge" (X) and "url2" (B's URL). Held-out
+    questions start on held-out pages, so their paths (A -> B) never occur in training.
+    """
+    if split not in SPLITS:
+        raise UserError(f"split: {split!r} is not one of {list(SPLITS)}")
+    matcher = TitleMatcher({p["title"]: p["url"] for p in pages})
+    years: dict[str, list[dict[str, Any]]] = {}
+    for c in _candidates(pages, matcher):
+        if c["kind"] == "year" and not any(a in c["sentence"] for a in aliases(c["page"]["title"])):
+            years.setdefault(c["page"]["title"], []).append(c)
+    pool = sorted((p for p in pages if _split_of(p["url"]) == split), key=lambda p: p["url"])
+    by_page: dict[str, list[dict[str, Any]]] = {}
+    for c in _candidates(pool, matcher):
+        if c["kind"] == "name" and c["target"] in years:
+            by_page.setdefault(c["page"]["url"], []).append(c)
+    rng = random.Random(f"{seed}-{split}-bridge")
+    urls = sorted(by_page)
+    rng.shuffle(urls)
+    out = []
+    for url in urls[:n]:
+        a = rng.choice(by_page[url])
+        b = rng.choice(years[a["target"]])
+        rec = _record(b, split)
+        rec.update({"id": f"{SOURCE}-bridge-{split}-{hashlib.sha1(url.encode('utf-8')).hexdigest()[:10]}",
+                    "question": BRIDGE_TEMPLATE.format(a=a["sentence"].replace(a["span"], BLANK, 1),
+                                                       b=b["sentence"].replace(b["span"], BLANK, 1)),
+                    "kind": "bridge", "bridge": a["span"], "url": url, "url2": b["page"]["url"],
+                    "title": a["page"]["title"], "offset": a["offset"], "offset2": b["offset"]})
+        out.append(rec)
+    if len(out) < n:
+        log.warning("asked for %d %s bridge questions; the corpus gives %d", n, split, len(out))
+    return out
+
+
 def read_pages(pages_path: Path) -> list[dict[str, Any]]:
     """(url, title, text) of every page of a built corpus."""
     if not Path(pages_path).is_file():
@@ -171,8 +236,9 @@ def read_pages(pages_path: Path) -> list[dict[str, Any]]:
 
 
 def fact_paths(corpus_dir: Path) -> dict[str, Path]:
-    """Where the fact questions of a corpus live: {"train": ..., "test": ...}."""
-    return {s: Path(corpus_dir) / f"facts_{s}.jsonl" for s in SPLITS}
+    """Where the fact questions of a corpus live: {"train", "test", "bridge_train", "bridge_test"}."""
+    return {**{s: Path(corpus_dir) / f"facts_{s}.jsonl" for s in SPLITS},
+            **{f"bridge_{s}": Path(corpus_dir) / f"facts_bridge_{s}.jsonl" for s in SPLITS}}
 
 
 def ensure_fact_qa(corpus_dir: Path | None = None, *, n_train: int = 2000, n_test: int = 300,
@@ -187,8 +253,9 @@ def ensure_fact_qa(corpus_dir: Path | None = None, *, n_train: int = 2000, n_tes
         return paths
     pages = read_pages(Path(corpus_dir) / "pages.jsonl")
     for split, n in (("train", n_train), ("test", n_test)):
-        with atomic_write(paths[split]) as f:
-            for rec in make_fact_qa(pages, n, seed, split):
-                write_json_line(f, rec)
+        for key, make in ((split, make_fact_qa), (f"bridge_{split}", make_bridge_qa)):
+            with atomic_write(paths[key]) as f:
+                for rec in make(pages, n, seed, split):
+                    write_json_line(f, rec)
     log.info("wrote fact questions to %s", corpus_dir)
     return paths

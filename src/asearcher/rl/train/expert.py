@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from asearcher.agent import make_agent
 from asearcher.agent.config import AgentConfig
 from asearcher.api import GenRequest, GenResult, Tokenizer, Tool, Trajectory
-from asearcher.corpus.facts import cloze_of
+from asearcher.corpus.facts import parse_fact_question
 from asearcher.reward import exact_match
 from asearcher.rl.train.fact_expert import fact_reply
 
@@ -82,12 +82,12 @@ class ExpertEngine:
         self.gold = list(gold)
         self.oracle = oracle
         self.read = read  # fact questions, weak expert: read hit 1's page before answering
-        self.cloze = cloze_of(question)
+        self.hops = parse_fact_question(question)  # [] unless a fact question
 
     def reply(self, context: str) -> str:
         """The expert's next output given the decoded context."""
-        if self.cloze:
-            return fact_reply(self.question, self.cloze, context, strong=self.oracle, read=self.read)
+        if self.hops:
+            return fact_reply(self.question, self.hops, context, strong=self.oracle, read=self.read)
         titles = last_hit_titles(context)
         if "<information>" not in context or not titles:
             d = description_of(self.question)
@@ -102,8 +102,8 @@ class ExpertEngine:
         start = time.perf_counter()
         assert request.input_ids is not None, "the expert runs in token mode (BaseAgent)"
         context = self.tokenizer.decode(request.input_ids)
-        if context.rstrip().endswith("<answer>") and self.cloze:
-            text = fact_reply(self.question, self.cloze, context, strong=self.oracle, read=False, forced=True)
+        if context.rstrip().endswith("<answer>") and self.hops:
+            text = fact_reply(self.question, self.hops, context, strong=self.oracle, read=False, forced=True)
         elif context.rstrip().endswith("<answer>"):  # forced-answer injection: complete the answer only
             titles = last_hit_titles(context)
             text = f"{titles[0] if titles else description_of(self.question)}</answer>"

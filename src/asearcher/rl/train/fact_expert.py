@@ -7,6 +7,9 @@ sees the gold. `fact_reply` returns the next reply given the decoded context (Ex
             the answer is the blank as filled in by hit 1's snippet (or the page read), else a guess
     strong: <search>sentence</search> -> answer from whichever snippet fills the blank; else read
             the unread hits in rank order (at most `MAX_READS`), answering once a page fills it
+
+A two-hop question repeats this per hop: the first hop's span X is not answered but searched
+together with the second sentence ("<search>X second sentence</search>").
 """
 
 from __future__ import annotations
@@ -59,24 +62,27 @@ def fill_blank(cloze: str, text: str, kind: str) -> str | None:
     return m.group(1).strip() if m else None
 
 
-def _episode(question: str, context: str) -> tuple[list[list[Hit]], dict[str, str]]:
-    """(hits of each search so far, {url: text of each page read}) after the question in `context`."""
+@dataclass(slots=True)
+class _Hop:
+    """One search and the pages read after it (before the next search)."""
+
+    hits: list[Hit]
+    pages: dict[str, str]
+
+
+def _episode(question: str, context: str) -> list[_Hop]:
+    """The searches so far after the question in `context`, each with the pages read after it."""
     start = context.rfind(question)
-    searches: list[list[Hit]] = []
-    pages: dict[str, str] = {}
+    hops: list[_Hop] = []
     for block in _INFO.findall(context[start + len(question):] if start >= 0 else context):
         page = _PAGE.match(block)
-        if page:
-            pages[page.group(1)] = pages.get(page.group(1), "") + block
+        if page and hops:
+            hops[-1].pages[page.group(1)] = hops[-1].pages.get(page.group(1), "") + block
             continue
         hits = [Hit(m.group(2).strip(), m.group(3), m.group(4)) for m in _HIT.finditer(block)]
         if hits:
-            searches.append(hits)
-    return searches, pages
-
-
-def _kind(question: str) -> str:
-    return "year" if "missing year" in question else "name"
+            hops.append(_Hop(hits, {}))
+    return hops
 
 
 def _query(cloze: str) -> str:
@@ -91,29 +97,47 @@ def _guess(kind: str, texts: list[str], hits: list[Hit]) -> str:
     return hits[0].title if hits else "unknown"
 
 
-def _answer(text: str, forced: bool) -> str:
-    return f"{text}</answer>" if forced else f"<answer>{text}</answer>"
+def _hop_step(cloze: str, kind: str, hop: _Hop, *, strong: bool, read: bool, final: bool) -> tuple[str, str]:
+    """("access", url) to read on, or ("span", what fills the blank: found, else guessed).
 
-
-def fact_reply(question: str, cloze: str, context: str, *, strong: bool, read: bool, forced: bool = False) -> str:
-    """The next reply of the weak (`strong=False`) or strong expert; `forced`: only complete an answer."""
-    kind = _kind(question)
-    searches, pages = _episode(question, context)
-    if not searches and not forced:
-        return f"<search>{_query(cloze)}</search>"
-    hits = searches[-1] if searches else []
-    if not strong and read and not pages and hits and not forced:  # blind: whatever the snippets show
-        return f"<access>{hits[0].url}</access>"
-    if strong:
-        texts = [*pages.values(), *(h.text for s in searches for h in s)]
-    else:
-        texts = [*pages.values(), *(h.text for h in hits[:1])]
+    `final`: no more reading (a forced answer, or a hop already left behind)."""
+    if not strong and read and not hop.pages and hop.hits and not final:  # blind: whatever the snippets show
+        return "access", hop.hits[0].url
+    texts = [*hop.pages.values(), *(h.text for h in (hop.hits if strong else hop.hits[:1]))]
     found = next((a for t in texts if (a := fill_blank(cloze, t, kind))), None)
-    if found or forced:
-        return _answer(found or _guess(kind, texts, hits), forced)
-    unread = [h for h in hits if h.url not in pages]
-    if strong and unread and len(pages) < MAX_READS:
+    if found:
+        return "span", found
+    unread = [h for h in hop.hits if h.url not in hop.pages]
+    if strong and unread and len(hop.pages) < MAX_READS and not final:
         # In rank order: BM25 on the whole sentence ranks its page first (docs/cpu-default.md); a
         # snippet-overlap choice was worse (it favours hits whose first 200 characters look alike).
-        return f"<access>{unread[0].url}</access>"
-    return _answer(_guess(kind, texts, hits), forced)
+        return "access", unread[0].url
+    return "span", _guess(kind, texts, hop.hits)
+
+
+def fact_reply(question: str, hops_of_question: list[tuple[str, str]], context: str, *, strong: bool, read: bool,
+               forced: bool = False) -> str:
+    """The next reply of the weak (`strong=False`) or strong expert; `forced`: only complete an answer.
+
+    `hops_of_question`: `corpus.facts.parse_fact_question(question)`. For a two-hop question the
+    first hop's span (X) is searched together with the second sentence."""
+    hops = _episode(question, context)
+    bridge = ""
+    for i, (cloze, kind) in enumerate(hops_of_question):
+        last = i == len(hops_of_question) - 1
+        if i >= len(hops):
+            if forced:
+                return _answer(bridge or "unknown", True)
+            return f"<search>{(bridge + ' ' + _query(cloze)).strip()}</search>"
+        action, value = _hop_step(cloze, kind, hops[i], strong=strong, read=read,
+                                  final=forced or i < len(hops) - 1)
+        if action == "access":
+            return f"<access>{value}</access>"
+        if last:
+            return _answer(value, forced)
+        bridge = value
+    raise AssertionError("a fact question has at least one hop")
+
+
+def _answer(text: str, forced: bool) -> str:
+    return f"{text}</answer>" if forced else f"<answer>{text}</answer>"
