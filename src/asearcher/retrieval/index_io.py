@@ -134,7 +134,7 @@ def load_index(index_dir: Path) -> Retriever:
     from asearcher.retrieval.shards import load_router
 
     if (Path(index_dir) / SHARDS_FILE).is_file():
-        return load_router(index_dir)
+        return load_router(index_dir, load_index)
 
     retriever = _load_first_stage(index_dir)
     rerank = load_rerank(index_dir)

@@ -17,7 +17,7 @@ import asyncio
 import heapq
 import json
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -94,10 +94,9 @@ def write_router(router_dir: Path, shards: Sequence[str]) -> None:
     (router_dir / CONFIG_FILE).write_text(json.dumps({"shards": names}, indent=1))
 
 
-def load_router(router_dir: Path) -> ShardedRetriever:
-    """Open the router of `router_dir/shards.json`; each folder shard through `load_index`."""
-    from asearcher.retrieval.index_io import load_index
-
+def load_router(router_dir: Path, open_index: Callable[[Path], Any]) -> ShardedRetriever:
+    """Open the router of `router_dir/shards.json`; each folder shard through `open_index`
+    (index_io.load_index, passed in: index_io opens routers, so this module cannot import it)."""
     path = Path(router_dir) / CONFIG_FILE
     try:
         names = json.loads(path.read_text())["shards"]
@@ -105,6 +104,6 @@ def load_router(router_dir: Path) -> ShardedRetriever:
         raise UserError(f"{path}: unreadable router ({e})") from None
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         raise UserError(f'{path}: "shards" must be a list of index folders or server URLs')
-    shards = [RemoteShard(n) if n.startswith(("http://", "https://")) else load_index(Path(n)) for n in names]
+    shards = [RemoteShard(n) if n.startswith(("http://", "https://")) else open_index(Path(n)) for n in names]
     kinds = {s.kind for s in shards if not isinstance(s, RemoteShard)}
     return ShardedRetriever(shards, kinds.pop() if len(kinds) == 1 else "sharded")

@@ -29,12 +29,16 @@ class DataConfig:
     """Training questions."""
 
     train: str = cfg("default", "Training QA file or benchmark name (any format `asearcher eval` reads); "
-                     "'default' = the embedded corpus's qa_train.jsonl.")
+                     "'default' = the embedded corpus's qa_train.jsonl (page titles); 'facts' = its fill-the-blank "
+                     "fact questions (facts_train.jsonl, corpus/facts.py).")
     data_root: str = cfg("", "Folder holding <name>/test.jsonl for benchmark names (default $ASEARCHER_DATA).")
     epochs: int = cfg(1, "Passes over the training questions; training stops at the end of the last one.")
     shuffle: bool = cfg(True, "Shuffle the questions every epoch (seeded by data.seed and the epoch).")
     seed: int = cfg(0, "Shuffle seed.")
     limit: int = cfg(0, "Use only the first N questions (0 = all).")
+    skip_window: int = cfg(0, "Difficulty-aware sampling: skip a question whose last N groups all scored the same "
+                              "(all correct or all wrong: no gradient) for data.revisit_after epochs; 0 = off.")
+    revisit_after: int = cfg(1, "Epochs a skipped question sits out before it is drawn again.")
 
     def validate(self) -> None:
         if self.epochs < 1:
@@ -48,7 +52,8 @@ class HeldOutConfig:
     """Held-out evaluation before and after training (the same runner and graders as `asearcher eval`)."""
 
     enabled: bool = cfg(True, "Evaluate before and after training.")
-    data: str = cfg("default", "Held-out QA file or benchmark name; 'default' = the embedded qa_test.jsonl.")
+    data: str = cfg("default", "Held-out QA file or benchmark name; 'default' / 'facts' = the embedded task's held-out split "
+                               "(qa_test.jsonl / facts_test.jsonl).")
     questions: int = cfg(32, "Questions evaluated (the first N of the file).")
     k: int = cfg(1, "Samples per question.")
     concurrency: int = cfg(8, "Episodes in flight during evaluation.")

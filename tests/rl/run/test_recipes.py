@@ -65,7 +65,10 @@ def test_unknown_key_and_bad_values_fail_loudly():
 
 def test_cpu_default_runs_the_sft_warm_start_and_gpu_recipes_do_not():
     c = load_config(TrainConfig, RECIPES / "cpu-default.yaml")
-    assert c.sft.enabled and (c.sft.questions, c.sft.oracle, c.sft.lr, c.sft.max_tokens_per_mb) == (96, True, 1e-4, 1024)
+    assert c.sft.enabled and (c.sft.questions, c.sft.oracle, c.sft.lr, c.sft.max_tokens_per_mb) == (96, False, 1e-4, 1280)
+    # issue 15: the fact task, the weak expert (blind reading), difficulty-aware sampling
+    assert (c.data.train, c.eval.data, c.sft.read_prob, c.data.skip_window) == ("facts", "facts", 0.5, 1)
+    assert c.agent.max_context_tokens <= c.trainer.max_tokens_per_mb  # one episode always fits a micro-batch
     for name in ("qwen2.5-7b-local-rag", "qwen2.5-14b-local-rag", "qwq-32b-web"):
         assert not load_config(TrainConfig, RECIPES / f"{name}.yaml").sft.enabled
 

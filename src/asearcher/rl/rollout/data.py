@@ -3,6 +3,13 @@
 Any file `asearcher eval` reads works (the same loaders, `asearcher.eval.datasets`). The order of an
 epoch depends only on (seed, epoch), so a resumed run that restores `state_dict()` draws exactly the
 questions the uninterrupted run would have drawn.
+
+Difficulty-aware sampling (`skip_window` > 0): the executor reports each finished group's rewards
+(`record`). A question whose last `skip_window` groups were all uninformative -- every sample
+scored the same, so the group baseline leaves no gradient and dynamic filtering would drop it --
+is skipped for the next `revisit_after` epochs, then drawn again (the policy may have moved).
+Example (window 1, revisit_after 1): a question solved by all 4 samples in epoch 0 is not drawn in
+epoch 1 and is drawn again in epoch 2. A group is "mixed" when max - min > `tolerance`.
 """
 
 from __future__ import annotations
@@ -31,9 +38,13 @@ class Draw:
 class TrainData:
     """Cycles over `items` for `epochs` epochs; `next()` returns None once the last epoch is over."""
 
-    def __init__(self, items: list[QAItem], epochs: int = 1, shuffle: bool = True, seed: int = 0) -> None:
+    def __init__(self, items: list[QAItem], epochs: int = 1, shuffle: bool = True, seed: int = 0, *,
+                 skip_window: int = 0, revisit_after: int = 1, tolerance: float = 1e-6) -> None:
         if not items:
             raise UserError("no training questions")
+        if skip_window < 0 or revisit_after < 1:
+            raise UserError(f"data.skip_window must be >= 0 and data.revisit_after >= 1, got {skip_window}, "
+                            f"{revisit_after}")
         self.items = items
         self.epochs = epochs
         self.shuffle = shuffle
@@ -41,15 +52,28 @@ class TrainData:
         self.epoch = 0
         self.position = 0
         self._order = self._order_of(0)
+        self.skip_window = skip_window
+        self.revisit_after = revisit_after
+        self.tolerance = tolerance
+        self.outcomes: dict[str, list[str]] = {}  # qid -> "mixed" / "all_correct" / "all_wrong", oldest first
+        self.skip_until: dict[str, int] = {}  # qid -> first epoch in which it is drawn again
+        self.skipped = 0  # draws skipped so far (a metric)
+
+    @classmethod
+    def from_config(cls, config: Any) -> TrainData:
+        """From a `DataConfig` (rl/config.py)."""
+        data = cls.load(config.train, config.data_root, config.epochs, config.shuffle, config.seed, config.limit)
+        data.skip_window, data.revisit_after = config.skip_window, config.revisit_after
+        return data
 
     @classmethod
     def load(cls, spec: str, data_root: str = "", epochs: int = 1, shuffle: bool = True, seed: int = 0,
              limit: int = 0) -> TrainData:
-        """Load a QA file / benchmark name; 'default' is the embedded corpus's qa_train.jsonl."""
-        if spec == "default":
-            from asearcher.corpus.build import ensure_default_corpus
+        """Load a QA file / benchmark name; 'default' / 'facts' are the embedded corpus's training
+        questions (corpus/qa.py, corpus/facts.py)."""
+        from asearcher.corpus.tasks import embedded_qa_file
 
-            spec = str(ensure_default_corpus().qa_train)
+        spec = str(embedded_qa_file(spec, "train") or spec)
         items = load_qa(spec, data_root or None, limit=limit or None)
         return cls(items, epochs, shuffle, seed)
 
@@ -64,14 +88,30 @@ class TrainData:
         return self.epoch >= self.epochs
 
     def next(self) -> Draw | None:
-        """The next question, or None when every epoch is done. Check `epoch_ended()` after it."""
-        if self.exhausted:
-            return None
-        draw = Draw(self.items[self._order[self.position]], self.epoch, self.position)
-        self.position += 1
-        if self.position >= len(self._order):
-            self.end_epoch()
-        return draw
+        """The next question not being skipped, or None when every epoch is done."""
+        while not self.exhausted:
+            draw = Draw(self.items[self._order[self.position]], self.epoch, self.position)
+            self.position += 1
+            if self.position >= len(self._order):
+                self.end_epoch()
+            if self.skip_until.get(draw.item.id, 0) <= draw.epoch:
+                return draw
+            self.skipped += 1
+        return None
+
+    def record(self, draw: Draw, rewards: list[float]) -> str:
+        """Note the rewards of a finished group of `draw`; returns its outcome (module docstring)."""
+        if max(rewards) - min(rewards) > self.tolerance:
+            outcome = "mixed"
+        else:
+            outcome = "all_correct" if rewards[0] >= 0.5 else "all_wrong"
+        if self.skip_window <= 0:
+            return outcome
+        recent = (self.outcomes.get(draw.item.id, []) + [outcome])[-self.skip_window:]
+        self.outcomes[draw.item.id] = recent
+        if len(recent) == self.skip_window and "mixed" not in recent:
+            self.skip_until[draw.item.id] = draw.epoch + self.revisit_after + 1
+        return outcome
 
     def end_epoch(self) -> None:
         """Start the next epoch now (also used when dynamic filtering ends an epoch early)."""
@@ -82,12 +122,17 @@ class TrainData:
             self._order = self._order_of(self.epoch)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"epoch": self.epoch, "position": self.position, "n_items": len(self.items), "seed": self.seed}
+        return {"epoch": self.epoch, "position": self.position, "n_items": len(self.items), "seed": self.seed,
+                "outcomes": self.outcomes, "skip_until": self.skip_until, "skipped": self.skipped}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state["n_items"] != len(self.items):
             raise UserError(f"the checkpoint's data had {state['n_items']} questions, the configured data has "
                             f"{len(self.items)}: resume with the same data.train / data.limit")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
+        # Checkpoints from before difficulty-aware sampling have no history: start with none.
+        self.outcomes = {k: list(v) for k, v in state.get("outcomes", {}).items()}
+        self.skip_until = {k: int(v) for k, v in state.get("skip_until", {}).items()}
+        self.skipped = int(state.get("skipped", 0))
         if not self.exhausted:
             self._order = self._order_of(self.epoch)

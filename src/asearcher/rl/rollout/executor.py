@@ -254,6 +254,7 @@ class RolloutExecutor:
         del self._groups[group.gid]
         self._outstanding[group.draw.epoch] -= 1
         if group.done:
+            self.data.record(group.draw, [t.reward or 0.0 for t in group.done])  # difficulty-aware sampling
             if self.filter_config.enabled:
                 kept, dropped = filter_groups([group.done], self.filter_config.tolerance, self.controller.version)
             else:

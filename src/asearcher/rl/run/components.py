@@ -117,8 +117,7 @@ def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_mo
     from asearcher.tools.factory import make_tools
 
     tools = make_tools(config.retriever or None, config.tools)
-    data = TrainData.load(config.data.train, config.data.data_root, config.data.epochs, config.data.shuffle,
-                          config.data.seed, config.data.limit)
+    data = TrainData.from_config(config.data)
     judge, closers = _make_judge(config)
 
     def agent_factory(seed: int) -> Agent:

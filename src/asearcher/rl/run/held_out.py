@@ -23,7 +23,10 @@ def eval_setup(config: TrainConfig, engine: InferenceEngine, tools: dict[str, An
     """The held-out questions and an agent factory on `engine` (the run's agent, evaluation sampling)."""
     from asearcher.agent.factory import make_agent
 
-    spec = None if config.eval.data == "default" else config.eval.data
+    from asearcher.corpus.tasks import embedded_qa_file
+
+    # An embedded task name ("default", "facts") means its held-out split, never its training one.
+    spec = str(embedded_qa_file(config.eval.data, "test") or config.eval.data)
     items = load_qa(spec, config.data.data_root or None, limit=config.eval.questions)
     t = config.eval.temperature if config.eval.temperature >= 0 else config.agent.temperature
     agent_config = dataclasses.replace(config.agent, temperature=t, seed=None)  # engine-seeded

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from asearcher.rl.run.metrics import read_metrics
+from asearcher.rl.run.report_summary import example, headline, steps_table
 
 logger = logging.getLogger(__name__)
 
@@ -18,6 +19,8 @@ PLOTS = [
     ("time.png", "time per step (s)", ["time/wait_s", "time/train_s", "time/sync_s", "time/generating_s"]),
     ("logp_diff.png", "engine vs trainer |logp diff|", ["logp_diff/mean_abs"]),
     ("episodes.png", "turns and tool calls per trajectory", ["traj/turns", "traj/tool_calls"]),
+    ("generation.png", "episodes per step: generated vs trained vs dropped",
+     ["gen/episodes", "batch/trajectories", "drops/filtered_all_equal"]),
 ]
 
 # rows of the per-run table: (label, key, format)
@@ -94,6 +97,11 @@ def write_report(run_dir: Path, evals: dict[str, dict[str, Any]] | None = None,
     for k, v in (meta or {}).items():
         lines.append(f"- **{k}**: {v}")
     lines += ["", f"{len(rows)} steps logged.", ""]
+    if evals:
+        lines += headline(run_dir, _stage_labels(evals)) + [""]
+    lines += example(run_dir) + [""]
+    if rows:
+        lines += steps_table(rows) + [""]
     if rows:
         first, last = rows[: max(1, len(rows) // 4)], rows[-max(1, len(rows) // 4):]
         lines += ["## Training (first quarter vs last quarter of steps)", "", "| metric | first | last |", "|---|---|---|"]

@@ -41,8 +41,10 @@ async def arun_sft_stage(config: TrainConfig, run_dir: Path, progress: bool = Tr
                 await aevaluate(items, factory, shipped, config, f"shipped model {start_model}", progress)
             finally:
                 await engine.aclose()
-        folder, _ = await awarm_start(config.sft, start_model, config.data.train, tools, config.agent, out,
-                                      progress)
+        from asearcher.corpus.tasks import embedded_qa_file
+
+        train = str(embedded_qa_file(config.data.train, "train") or config.data.train)
+        folder, _ = await awarm_start(config.sft, start_model, train, tools, config.agent, out, progress)
     finally:
         await aclose_tools(tools)
     return str(folder)

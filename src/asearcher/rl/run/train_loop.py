@@ -144,7 +144,7 @@ class TrainLoop:
             "gen/tokens": ex.gen_tokens, "gen/episodes": ex.episodes,
             "throughput/tokens_per_s": ex.gen_tokens / interval if interval else 0.0,
             "rollout/in_flight": self.executor.in_flight, "rollout/buffered_groups": len(self.executor.buffer),
-            "data/epoch": self.parts.data.epoch,
+            "data/epoch": self.parts.data.epoch, "data/skipped": self.parts.data.skipped,
         }
         row |= {f"drops/{k}": float(v) for k, v in ex.drops.items()}
         return row

@@ -15,11 +15,20 @@ one is among the shown hits, else the first hit; with `oracle=False` always the 
 "trust the ranker" policy: ~60% EM on qa_test with topk 5, measured in docs/cpu-default.md).
 The oracle only picks among what the policy itself sees, so a student can in principle learn the
 choice from the observation; the gold never appears in the tokens.
+
+Fact questions (corpus/facts.py: fill the blank of a sentence from Wikipedia) get their own
+scripts, both without the gold (`fact_expert.py`):
+
+    weak   (SFT data, `oracle=False`): search the sentence; read hit 1's page when the episode's
+           coin says so (`read`, drawn per question), else answer from hit 1's snippet.
+    strong (`oracle=True`, the measured "perfect strategy"): search; answer from any snippet that
+           shows the sentence; otherwise read the hits' pages in rank order.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
 import time
@@ -29,7 +38,9 @@ from dataclasses import dataclass
 from asearcher.agent import make_agent
 from asearcher.agent.config import AgentConfig
 from asearcher.api import GenRequest, GenResult, Tokenizer, Tool, Trajectory
+from asearcher.corpus.facts import parse_fact_question
 from asearcher.reward import exact_match
+from asearcher.rl.train.fact_expert import fact_reply
 
 logger = logging.getLogger(__name__)
 
@@ -63,15 +74,20 @@ class ExpertEngine:
     would be; logprobs are 0.0 (they are not used: SFT trains on the ids and the mask only).
     """
 
-    def __init__(self, tokenizer: Tokenizer, question: str, gold: Sequence[str] = (), *, oracle: bool = True) -> None:
+    def __init__(self, tokenizer: Tokenizer, question: str, gold: Sequence[str] = (), *, oracle: bool = True,
+                 read: bool = False) -> None:
         self.tokenizer = tokenizer
         self.version = 0
         self.question = question
         self.gold = list(gold)
         self.oracle = oracle
+        self.read = read  # fact questions, weak expert: read hit 1's page before answering
+        self.hops = parse_fact_question(question)  # [] unless a fact question
 
     def reply(self, context: str) -> str:
         """The expert's next output given the decoded context."""
+        if self.hops:
+            return fact_reply(self.question, self.hops, context, strong=self.oracle, read=self.read)
         titles = last_hit_titles(context)
         if "<information>" not in context or not titles:
             d = description_of(self.question)
@@ -86,7 +102,9 @@ class ExpertEngine:
         start = time.perf_counter()
         assert request.input_ids is not None, "the expert runs in token mode (BaseAgent)"
         context = self.tokenizer.decode(request.input_ids)
-        if context.rstrip().endswith("<answer>"):  # forced-answer injection: complete the answer only
+        if context.rstrip().endswith("<answer>") and self.hops:
+            text = fact_reply(self.question, self.hops, context, strong=self.oracle, read=False, forced=True)
+        elif context.rstrip().endswith("<answer>"):  # forced-answer injection: complete the answer only
             titles = last_hit_titles(context)
             text = f"{titles[0] if titles else description_of(self.question)}</answer>"
         else:
@@ -98,6 +116,11 @@ class ExpertEngine:
         finish = "stop" if len(ids) < request.max_new_tokens or cuts else "length"
         return GenResult(ids, self.tokenizer.decode(ids), [0.0] * len(ids), [self.version] * len(ids),
                          finish_reason=finish, latency_s=time.perf_counter() - start)
+
+
+def coin(qid: str) -> float:
+    """A number in [0, 1) fixed by the question id: the weak expert's per-question choice."""
+    return int(hashlib.sha1(qid.encode("utf-8")).hexdigest()[:8], 16) / 16**8
 
 
 @dataclass(slots=True)
@@ -119,18 +142,20 @@ async def acollect_expert(
     oracle: bool = True,
     keep_only_correct: bool = True,
     concurrency: int = 32,
+    read_prob: float = 0.0,
 ) -> tuple[list[Trajectory], ExpertStats]:
     """Run the expert through the real `BaseAgent` on `(qid, question, golds)` items.
 
     Each trajectory gets `reward` = EM of its answer. With `keep_only_correct` (rejection-sampled
-    SFT data) only EM = 1 episodes are returned.
+    SFT data) only EM = 1 episodes are returned. `read_prob`: the share of fact questions on which
+    the weak expert reads hit 1's page (drawn from the question id, so reproducible).
     """
     start = time.perf_counter()
     sem = asyncio.Semaphore(concurrency)
 
     async def one(qid: str, question: str, golds: list[str]) -> Trajectory | None:
         async with sem:
-            engine = ExpertEngine(tokenizer, question, golds, oracle=oracle)
+            engine = ExpertEngine(tokenizer, question, golds, oracle=oracle, read=coin(qid) < read_prob)
             traj = await make_agent("base", engine, tools, agent_config).arun(question, qid=qid, gold=golds)
         if traj is not None:
             traj.reward = exact_match(traj.answer, golds) if traj.format_ok else 0.0

@@ -40,7 +40,10 @@ class SFTConfig:
 
     enabled: bool = cfg(False, "Run the SFT warm start before RL (the RL run then loads its weights).")
     questions: int = cfg(256, "Training questions the expert answers (from the training data, in file order).")
-    oracle: bool = cfg(True, "Expert picks the gold title when it is among the shown hits (else the first hit).")
+    oracle: bool = cfg(True, "Title questions: the expert picks the gold title when it is among the shown hits (else "
+                             "the first hit). Fact questions: the strong strategy instead of the weak one (rl/train/fact_expert.py).")
+    read_prob: float = cfg(0.0, "Fact questions, weak expert: share of questions on which it reads hit 1's page "
+                                "(chosen blindly per question, so the warm start shows the <access> format).")
     epochs: int = cfg(1, "Passes over the kept expert trajectories.")
     batch_size: int = cfg(8, "Trajectories per optimizer step.")
     lr: float = cfg(5e-5, "AdamW learning rate (constant after a short linear warm-up).")
@@ -55,6 +58,8 @@ class SFTConfig:
         for name in ("questions", "epochs", "batch_size", "max_tokens_per_mb"):
             if getattr(self, name) < 1:
                 raise UserError(f"sft.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 <= self.read_prob <= 1.0:
+            raise UserError(f"sft.read_prob must be in [0, 1], got {self.read_prob}")
         if self.lr <= 0:
             raise UserError(f"sft.lr must be > 0, got {self.lr}")
 
@@ -177,7 +182,7 @@ async def awarm_start(config: SFTConfig, model_path: str, train_file: str | None
     items = sft_items(train_file, config.questions)
     logger.info("phase: expert episodes (%d training questions)", len(items))
     trajs, expert = await acollect_expert([(it.id, it.question, list(it.golds)) for it in items], tools, tok,
-                                          agent_config, oracle=config.oracle)
+                                          agent_config, oracle=config.oracle, read_prob=config.read_prob)
     t1 = time.perf_counter()
     logger.info("phase: SFT (%d expert trajectories, %d epoch(s) of batches of %d)", len(trajs), config.epochs,
                 config.batch_size)
