@@ -10,6 +10,7 @@ from pathlib import Path
 from eval_fakes import FIX
 from http_fakes import FakeServer
 
+from asearcher.agent.prompts import select_prompt
 from asearcher.cli import main
 from asearcher.eval.datasets import load_qa
 
@@ -64,7 +65,8 @@ def test_eval_summary_model_writes_the_notes_the_policy_reads(tmp_path, bm25_ind
     em = json.loads((out / "summary.json").read_text())["datasets"]["flashrag"]["metrics"]["em"]
     assert em["avg@1"] == 1.0  # every answer came after the summary model's note
     run = json.loads((out / "run.json").read_text())
-    assert run["summary_model"] == summ.url
+    assert run["summary_model"] == summ.url and run["summary_prompt"] == "summary"
+    assert run["summary_prompt_sha256"] == select_prompt("summary").sha256
     records = [json.loads(x) for x in (out / "results.jsonl").read_text().splitlines()]
     reads = [t for r in records for t in r["trajectory"]["turns"] if t["action"] == "access"]
     assert reads and all(t["data"]["notes_by"] == "summary" and NOTE in t["data"]["notes"] for t in reads)
@@ -79,7 +81,8 @@ def test_eval_without_summary_model_the_policy_reads(tmp_path, bm25_index_dir, w
     assert code == 0
     em = json.loads((out / "summary.json").read_text())["datasets"]["flashrag"]["metrics"]["em"]
     assert em["avg@1"] == 0.0  # no note ever reached the policy: it kept opening the page
-    assert json.loads((out / "run.json").read_text())["summary_model"] is None
+    run = json.loads((out / "run.json").read_text())
+    assert run["summary_model"] is None and run["summary_prompt_sha256"] is None
 
 
 def test_ask_summary_model(tmp_path, bm25_index_dir, wiki_corpus_dir, capsys):
@@ -92,6 +95,7 @@ def test_ask_summary_model(tmp_path, bm25_index_dir, wiki_corpus_dir, capsys):
     assert code == 0 and len(seen) == 1
     traj = json.loads((tmp_path / "t.json").read_text())
     assert traj["answer"] == GOLD[question]
+    assert f"notes (summary model): {NOTE}" in capsys.readouterr().out  # the live trace says who read
 
 
 def test_summary_model_with_an_agent_that_writes_no_page_notes_is_refused(tmp_path, capsys):

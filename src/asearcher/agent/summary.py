@@ -68,6 +68,15 @@ class PageSummarizer:
         return Notes(strip_hidden_thinking(result.text).strip(), len(result.output_ids), seconds)
 
 
+def summary_record(spec: str | None, config: AgentConfig) -> dict[str, str | None]:
+    """What a run folder records of its summary model: the spec, and its prompt's name and text hash
+    (all None without one), so a rerun with another reader or prompt is not mixed in."""
+    if not spec:
+        return {"summary_model": None, "summary_prompt": None, "summary_prompt_sha256": None}
+    p = select_prompt("summary", config.summary_prompt or "summary", config.summary_prompt_file)
+    return {"summary_model": spec, "summary_prompt": p.name, "summary_prompt_sha256": p.sha256}
+
+
 def check_summary_use(kind: str, config: AgentConfig) -> None:
     """UserError when an agent of `kind` with `config` cannot use a summary model (it writes no notes
     on page parts); cheap, so callers check before building engines."""

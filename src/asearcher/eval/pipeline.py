@@ -24,6 +24,7 @@ from asearcher.eval.datasets import load_qa, resolve_dataset
 from asearcher.eval.metrics import overall_summary, summarize
 from asearcher.eval.report import write_report
 from asearcher.agent import prompt_record
+from asearcher.agent.summary import check_summary_use, summary_record
 from asearcher.eval.run_folder import prepare_run_folder, record_settings, save_config_redacted
 from asearcher.eval.runner import RunOptions, arun_eval, sample_seed
 from asearcher.redact import redact_text
@@ -117,14 +118,12 @@ async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[
     """Run the evaluation; returns {"summary", "out", "written"}. Resumes from each `results.jsonl`."""
     config = config or EvalConfig()
     if req.summary_model:
-        from asearcher.agent.summary import check_summary_use
-
         check_summary_use(req.agent, config.agent)  # before any engine or run folder is made
     datasets = _load(req)
     names = [d.name for d in datasets]
     out = Path(req.out) if req.out else default_out_dir(req, "+".join(names))
     base = {"agent": req.agent, "model": req.model or "embedded", "retriever": req.retriever or "embedded-bm25",
-            "judge": req.judge, "judge_model": req.judge_model, "summary_model": req.summary_model,
+            "judge": req.judge, "judge_model": req.judge_model, **summary_record(req.summary_model, config.agent),
             **prompt_record(dataclasses.replace(config.agent, kind=req.agent)),
             "settings": record_settings(config)}
     for d in datasets:
