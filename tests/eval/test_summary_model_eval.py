@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from eval_fakes import FIX
-from http_fakes import FakeServer
+from http_fakes import FakeServer, closed_port_url
 
 from asearcher.agent.prompts import select_prompt
 from asearcher.cli import main
@@ -106,3 +106,15 @@ def test_summary_model_with_an_agent_that_writes_no_page_notes_is_refused(tmp_pa
     code = main(["eval", "--data", str(FIX / "flashrag.jsonl"), "--agent", "search-r1", "--model",
                  "http://127.0.0.1:9/v1", "--summary-model", "http://127.0.0.1:9/v1", "--out", str(tmp_path / "o")])
     assert code == 2 and "the 'search-r1' agent" in capsys.readouterr().err and not (tmp_path / "o").exists()
+
+
+def test_eval_with_the_summary_model_down_records_typed_stops_and_finishes(tmp_path, bm25_index_dir,
+                                                                           wiki_corpus_dir):
+    out = tmp_path / "out"
+    with FakeServer(policy_opening(_page_url(wiki_corpus_dir))) as policy:
+        code = main(["eval", "--data", str(FIX / "flashrag.jsonl"), "--agent", "reasoning", "--model", policy.url,
+                     "--retriever", str(bm25_index_dir), "--summary-model", closed_port_url(), "--out", str(out),
+                     "--no-progress", "agent.min_actions_before_answer=0", "agent.max_turns=3"])
+    assert code == 0  # the world failed the episodes, not the run
+    summary = json.loads((out / "summary.json").read_text())["datasets"]["flashrag"]
+    assert summary["samples"] == len(GOLD) and summary["stop_reasons"] == {"error": len(GOLD)}
