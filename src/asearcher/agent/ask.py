@@ -83,13 +83,14 @@ class AskConfig:
 
 async def aask(
     question: str, engine: InferenceEngine, tools: dict[str, Tool], config: AgentConfig, trace: Trace | None = None,
-    episode_timeout_s: float = 0.0,
+    episode_timeout_s: float = 0.0, summary_engine: InferenceEngine | None = None,
 ) -> Trajectory:
-    """Run one episode of the agent `config.kind` on `question`, its budget fitted to the engine.
+    """Run one episode of the agent `config.kind` on `question`, its budget fitted to the engine
+    (`summary_engine`: an external model writing the notes on page parts; agent/summary.py).
 
     When the world fails the episode (a server down or refusing, the wall-clock cap reached) the
     trajectory holds no answer, the typed stop reason, and the failure under metadata["error"]."""
-    agent = make_agent(config.kind, engine, tools, await afit_to_engine(config, engine), trace)
+    agent = make_agent(config.kind, engine, tools, await afit_to_engine(config, engine), trace, summary_engine)
     try:
         trajectory = await acapped(agent.arun(question, qid="ask"), episode_timeout_s)
     except Exception as exc:  # deliberate fault tolerance: only the world's failures are kept
@@ -107,29 +108,34 @@ async def aask(
 
 
 async def _aask_built(question: str, model: str | None, retriever: str | None, config: AskConfig,
-                      trace: Trace | None) -> Trajectory:
+                      trace: Trace | None, summary_model: str | None = None) -> Trajectory:
     from asearcher.engines.factory import make_engine
     from asearcher.tools.factory import make_tools
 
     tools = make_tools(retriever, config.tools)
+    opened: list[Any] = []
     try:
         engine = make_engine(model, config=config.engine)
-        try:
-            return await aask(question, engine, tools, config.agent, trace, config.episode_timeout_s)
-        finally:
-            close = getattr(engine, "aclose", None)
-            if callable(close):
-                await close()
+        opened.append(engine)
+        summary = None
+        if summary_model is not None:  # a helper model, in chat mode (as eval's judge and aggregator)
+            summary = make_engine(summary_model, config=EngineConfig(mode="chat"))
+            opened.append(summary)
+        return await aask(question, engine, tools, config.agent, trace, config.episode_timeout_s, summary)
     finally:
+        for e in opened:
+            if callable(close := getattr(e, "aclose", None)):
+                await close()
         await aclose_tools(tools)
 
 
 def run_ask(
     question: str, *, model: str | None = None, retriever: str | None = None, config: AskConfig | None = None,
-    trace: Trace | None = None, json_path: Path | None = None,
+    trace: Trace | None = None, json_path: Path | None = None, summary_model: str | None = None,
 ) -> Trajectory:
     """Answer `question` with the model and retriever named (None: the embedded ones); optionally save
-    the whole trajectory as JSON at `json_path`."""
+    the whole trajectory as JSON at `json_path`. `summary_model` (path or URL): an external model that
+    writes the notes on page parts instead of the policy (agent/summary.py)."""
     from asearcher.engines.factory import check_engine_spec
 
     if not question.strip():
@@ -138,7 +144,12 @@ def run_ask(
     # Before the tools: building them may build the default index (minutes on a fresh machine),
     # and a mistyped --model should fail at once.
     check_engine_spec(model, config.engine)
-    trajectory = asyncio.run(_aask_built(question, model, retriever, config, trace))
+    if summary_model is not None:
+        from asearcher.agent.summary import check_summary_use
+
+        check_summary_use(config.agent.kind, config.agent)
+        check_engine_spec(summary_model, EngineConfig(mode="chat"))
+    trajectory = asyncio.run(_aask_built(question, model, retriever, config, trace, summary_model))
     if json_path is not None:
         json_path.parent.mkdir(parents=True, exist_ok=True)
         json_path.write_text(json.dumps(redact(trajectory.to_dict()), ensure_ascii=False) + "\n")

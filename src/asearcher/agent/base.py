@@ -9,7 +9,8 @@ every reply (e.g. "<think>\\n", mask 0, parsed with the output).
 
 Page reading (`read_pages`, on by default; reading.py has the details): an <access> shows the
 page's parts one per turn; in each such turn the model writes notes ending at </think> (mask 1),
-then the part is replaced by a short stub. The context after a replacement is a new prompt, so it
+then the part is replaced by a short stub (or, with a summary engine, an external model writes the
+notes, added as context: summary.py). The context after a replacement is a new prompt, so it
 starts a new `Segment` (earlier ids copied with mask 0: each sampled token is trained once, in the
 segment that holds exactly what the engine saw when it sampled it); the replaced span is recorded
 in the old segment's `shown_once`.
@@ -42,6 +43,7 @@ from asearcher.agent.context import TokenContext, sampling_kwargs
 from asearcher.agent.parsing import ACTIONS, parse_output
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.reading import PageReading
+from asearcher.agent.summary import make_summarizer
 from asearcher.agent.trace import Trace
 from asearcher.api import (
     ContextLimitError, GenRequest, GenResult, InferenceEngine, StopReason, Tool, Trajectory, Turn,
@@ -70,6 +72,7 @@ class BaseAgent:
         tools: dict[str, Tool],
         config: AgentConfig | None = None,
         trace: Trace | None = None,
+        summary_engine: InferenceEngine | None = None,
     ) -> None:
         if engine.tokenizer is None:
             raise UserError(
@@ -90,6 +93,8 @@ class BaseAgent:
         # The frame used between turns; None = plain-text context.
         self.chat = None if self.config.chat_turns == "off" else self.template
         self.reads_pages = self.config.read_pages and "access" in self.actions
+        # An external model writing the notes on page parts (test time only; summary.py), or None.
+        self.summarizer = make_summarizer(self.name, summary_engine, self.config)
 
     def prompt_messages(self, question: str, valid: bool = True) -> list[dict[str, Any]]:
         """The chat that opens the episode (system message only when the prompt has one)."""

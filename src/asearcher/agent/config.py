@@ -91,6 +91,15 @@ class AgentConfig:
         "context keeps a stub (tools.stub_chars) of the part instead of it. false: one part per <access>, kept "
         "verbatim and cut to max_observation_tokens.",
     )
+    summary_prompt: str = cfg(
+        "",
+        "With an external summary model (`--summary-model` of eval and ask): name of the prompt it gets for each "
+        "page part, in agent.summary_prompt_file; empty = 'summary' (built in; `asearcher prompts show summary`).",
+    )
+    summary_prompt_file: str = cfg(
+        "", "YAML prompt file to take agent.summary_prompt from; empty = the prompts shipped with asearcher.")
+    summary_max_new_tokens: int = cfg(
+        1024, "With an external summary model: most tokens it may write as its notes on one page part.")
     seed: int | None = cfg(None, "Sampling seed passed to the engine (None = engine default).")
     chat_turns: ChatTurns = cfg(
         "auto",
@@ -131,6 +140,10 @@ class AgentConfig:
         from asearcher.agent.prompts import select_prompt
 
         select_prompt(self.kind, self.prompt, self.prompt_file)  # the prompt exists and suits this agent
+        if self.summary_max_new_tokens < 1:
+            raise UserError(f"agent.summary_max_new_tokens: must be >= 1, got {self.summary_max_new_tokens}")
+        if self.summary_prompt or self.summary_prompt_file:
+            select_prompt("summary", self.summary_prompt, self.summary_prompt_file)
 
     def turn_limit(self) -> int:
         """The effective max_turns for this config's agent kind."""

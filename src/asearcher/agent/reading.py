@@ -13,6 +13,9 @@ and the answer margin, not by max_observation_tokens: it leaves the context righ
 (stopped at </think>) are sampled tokens, trained with loss mask 1 in the segment where the part
 was whole, and stay (as context) in every later segment. An <answer> written inside the notes ends
 the episode, as in ASearcher; other actions there are not run.
+
+With an external summary model (summary.py) the part goes to it instead: the policy's context gets
+the stub and the summary model's notes as context (mask 0), where its own notes would have been.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
 from asearcher.agent.parsing import parse_output
 from asearcher.agent.prompts import PromptSet, fill
+from asearcher.agent.summary import PageSummarizer
 from asearcher.api import GenRequest, InferenceEngine, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools.page_reader import PageReader
 
@@ -40,6 +44,7 @@ class ReadingAgent(Protocol):
     prompt: PromptSet
     chat: ChatFrame | None
     actions: tuple[str, ...]
+    summarizer: PageSummarizer | None
 
     def append_observation(self, ctx: TokenContext, turn: Turn, body: str, head: str, tail: str, limit: int,
                            sampled_eos: bool) -> None: ...
@@ -76,9 +81,9 @@ class PageReading:
         return chunk.text if chunk is not None else result.text
 
     async def aturn(self, index: int, rid: str) -> Turn | None:
-        """Show the pending part, sample the notes, replace the part by its stub, fetch the next part.
-        None when the engine aborted the call."""
-        agent, ctx, cfg = self.agent, self.ctx, self.agent.config
+        """Show the pending part and get the notes on it (the policy's, or the summary model's), then
+        fetch the next part. None when an engine aborted the call."""
+        agent = self.agent
         result, self.pending = self.pending, None
         assert result is not None
         data = result.data
@@ -87,35 +92,77 @@ class PageReading:
         turn = Turn(index=index, output="", action="read", argument=self.url)
         turn.observation = self._part_text(result)
         turn.data.update({k: data[k] for k in ("url", "page_url", "title", "chunk_index", "num_chunks", "stub") if k in data})
-        p, n_new = agent.prompt, cfg.new_tokens_limit()
+        stub = str(data.get("stub") or f"[part {where['part']} of {where['url']} shown earlier]")
+        if agent.summarizer is None:
+            done = await self._apolicy_notes(turn, where, stub, rid)
+        else:
+            done = await self._asummary_notes(turn, where, stub, rid)
+        if done is None:
+            return None
+        if done and turn.action != "answer" and not data.get("finished"):
+            nxt, spent = await arun_tool(self.tools, "access", self.url)
+            turn.tool_time_s = spent
+            if nxt.ok and "chunk_index" in nxt.data:
+                self.pending = nxt
+        return turn
+
+    def _frame(self, where: dict[str, object]) -> tuple[str, str, str, int]:
+        """Head and tail around a part, the text opening the notes, and the room left for the part."""
+        agent, ctx, cfg = self.agent, self.ctx, self.agent.config
+        p = agent.prompt
         head = fill(p.text("read_head") or p.text("obs_head"), **where)
         tail = fill(p.text("read_tail") or p.text("obs_tail"), **where)
         opening = (agent.chat.before_assistant if agent.chat is not None else "") + p.text("notes_open")
-        room = ctx.remaining - cfg.force_answer_margin - n_new - len(ctx.tokenizer.encode(opening))
+        room = ctx.remaining - cfg.force_answer_margin - cfg.new_tokens_limit() - len(ctx.tokenizer.encode(opening))
+        return head, tail, opening, max(0, room)
+
+    async def _apolicy_notes(self, turn: Turn, where: dict[str, object], stub: str, rid: str) -> bool | None:
+        """The policy reads the part whole and writes its notes (mask 1); the part is then replaced by
+        `stub` in a new segment. False when the part did not fit, None when the engine aborted."""
+        agent, ctx, cfg = self.agent, self.ctx, self.agent.config
+        head, tail, opening, room = self._frame(where)
         after_eos = bool(self.traj.turns[-1].data.get("eos"))  # how the reply before this part ended
-        agent.append_observation(ctx, turn, turn.observation, head, tail, max(0, room), after_eos)
+        agent.append_observation(ctx, turn, turn.observation, head, tail, room, after_eos)
         if turn.data["context_end"] == "dropped":
-            return turn  # not even the frame fits: the next turn is the forced answer
+            return False  # not even the frame fits: the next turn is the forced answer
         span = ctx.last_body
         ctx.add_text(opening)
         start = time.perf_counter()
+        n_new = min(cfg.new_tokens_limit(), ctx.remaining - cfg.force_answer_margin)
         gen = await agent.engine.agenerate(GenRequest(
-            input_ids=ctx.ids, max_new_tokens=max(1, min(n_new, ctx.remaining - cfg.force_answer_margin)),
+            input_ids=ctx.ids, max_new_tokens=max(1, n_new),
             stop=[NOTES_STOP], rid=rid, **sampling_kwargs(cfg),
         ))
         if gen.finish_reason == "abort":
             return None
         ctx.add_sampled(gen, agent.engine.version)
         turn.gen_time_s, turn.gen_tokens = time.perf_counter() - start, len(gen.output_ids)
+        turn.data["notes_by"] = "policy"
         self._read_notes(turn, gen.text, bool(gen.output_ids) and gen.output_ids[-1] == ctx.tokenizer.eos_token_id)
-        stub = str(data.get("stub") or f"[part {where['part']} of {where['url']} shown earlier]")
         self.traj.segments.append(ctx.replace(span, ctx.tokenizer.encode(stub)))
-        if turn.action != "answer" and not data.get("finished"):
-            nxt, spent = await arun_tool(self.tools, "access", self.url)
-            turn.tool_time_s = spent
-            if nxt.ok and "chunk_index" in nxt.data:
-                self.pending = nxt
-        return turn
+        return True
+
+    async def _asummary_notes(self, turn: Turn, where: dict[str, object], stub: str, rid: str) -> bool | None:
+        """The summary model reads the part; the policy's context gets what it would hold after reading
+        it itself: the part's stub in its frame, then the notes, all context (mask 0, not trained). The
+        part never enters the policy's context, so no new segment. False when the notes did not fit."""
+        agent, ctx, cfg = self.agent, self.ctx, self.agent.config
+        assert agent.summarizer is not None
+        notes = await agent.summarizer.anotes(self.traj.question, turn.observation, rid=rid,
+                                              **where)  # type: ignore[arg-type]
+        if notes is None:
+            return None
+        turn.gen_time_s = notes.seconds
+        turn.data.update(notes=notes.text, notes_by="summary", summary_tokens=notes.tokens, eos=False)
+        head, tail, opening, _ = self._frame(where)
+        after_eos = bool(self.traj.turns[-1].data.get("eos"))
+        agent.append_observation(ctx, turn, stub, head, tail, cfg.max_observation_tokens, after_eos)
+        if turn.data["context_end"] == "dropped":
+            return False
+        cut = ctx.add_bounded(opening, notes.text, NOTES_STOP, ctx.remaining - cfg.force_answer_margin)
+        turn.data["notes_cut"] = cut
+        turn.data["context_end"] = "dropped" if cut is None else "notes"  # the policy goes on after the notes
+        return cut is not None
 
     def _read_notes(self, turn: Turn, text: str, eos: bool) -> None:
         """Record the notes; close an unclosed note (mask 0) so the context stays well formed."""

@@ -11,6 +11,9 @@ made `min_actions_before_answer` model steps (acting and reading calls, as ASear
 answering too. An earlier answer is refused with an observation in the history. The last allowed
 step uses `answer_now`.
 
+With a summary engine (summary.py) page parts are read by that external model instead: its notes
+join the history, and no segment is added for them (the policy sampled nothing).
+
 Every LLM call is its own `Segment` (prompt mask 0, sampled output mask 1), and may generate up to
 the context left after its prompt (`AgentConfig.new_tokens_limit`; ASearcher: 31,000 minus the prompt).
 """
@@ -28,6 +31,7 @@ from asearcher.agent.context import agenerate_chat, sampling_kwargs
 from asearcher.agent.history import History, clip, information
 from asearcher.agent.parsing import ACTIONS, hidden_thinking, parse_output, strip_hidden_thinking
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
+from asearcher.agent.summary import make_summarizer
 from asearcher.agent.trace import Trace
 from asearcher.api import ContextLimitError, InferenceEngine, StopReason, Tool, ToolResult, Trajectory, Turn
 from asearcher.tools import episode_tools
@@ -64,6 +68,7 @@ class ReasoningAgent:
         tools: dict[str, Tool],
         config: AgentConfig | None = None,
         trace: Trace | None = None,
+        summary_engine: InferenceEngine | None = None,
     ) -> None:
         self.engine = engine
         self.tools = tools
@@ -71,6 +76,8 @@ class ReasoningAgent:
         self.trace = trace or Trace()
         self.prompt = select_prompt(self.name, self.config.prompt, self.config.prompt_file)
         self.stop = [f"</{a}>" for a in ACTIONS]
+        # An external model reading page parts instead of the policy (test time only; summary.py), or None.
+        self.summarizer = make_summarizer(self.name, summary_engine, self.config)
 
     async def arun(self, question: str, *, qid: str = "", gold: list[str] | None = None) -> Trajectory | None:
         """Run one episode; None when the engine aborted it."""
@@ -169,6 +176,15 @@ class ReasoningAgent:
             return ""
         if action == "search":
             frame = self._render("read_results", traj, history, query=arg, content="\0")
+        elif self.summarizer is not None:  # its notes join the history; no segment: the policy sampled nothing
+            d = result.data
+            notes = await self.summarizer.anotes(
+                traj.question, result.text, url=arg, title=str(d.get("title") or ""),
+                part=d.get("chunk_index", 0) + 1, parts=d.get("num_chunks", "?"), rid=rid)
+            if notes is None:
+                raise _Aborted
+            traj.turns[-1].data.update(notes_by="summary", summary_tokens=notes.tokens)
+            return notes.text
         else:
             part = f"{result.data.get('chunk_index', 0) + 1} of {result.data.get('num_chunks', '?')}"
             frame = self._render("read_page", traj, history, url=arg, part=part, content="\0")

@@ -72,7 +72,8 @@ class TracePrinter(Trace):
         elif turn.observation is not None and turn.data.get("tool_ok") is False:
             self._print(f"    tool error: {_short(turn.observation, self.width)}")
         if turn.data.get("notes"):
-            self._print(f"    notes: {_short(turn.data['notes'], self.width)}")
+            by = " (summary model)" if turn.data.get("notes_by") == "summary" else ""
+            self._print(f"    notes{by}: {_short(turn.data['notes'], self.width)}")
 
     def end(self, trajectory: Trajectory) -> None:
         answer = trajectory.answer if trajectory.answer is not None else "(no answer)"

@@ -31,6 +31,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", default=None, help="model folder, .gguf file or OpenAI-compatible URL (default: embedded)")
     p.add_argument("--retriever", default=None,
                    help="retrieval server URL, index folder, or 'web' (default: embedded corpus, BM25)")
+    p.add_argument("--summary-model", default=None, help="an external LLM (model path or OpenAI-compatible URL) "
+                   "that reads page parts and writes the notes the agent keeps, instead of the policy (the "
+                   "ASearcher paper's test-time setting; base and reasoning agents); default: the policy reads")
     p.add_argument("--max-turns", type=int, default=None, help="most agent steps (default: the agent's own)")
     p.add_argument("--json", type=Path, default=None, help="save the whole trajectory as JSON here")
     add_config_arguments(p, config_help="YAML file with agent/tools/engine settings", overrides_metavar="key=value",
@@ -69,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     )
     with redacted_output():
         trajectory = run_ask(args.question, model=args.model, retriever=args.retriever, config=config,
-                             trace=TracePrinter(RedactingStream(sys.stdout)), json_path=args.json)
+                             trace=TracePrinter(RedactingStream(sys.stdout)), json_path=args.json,
+                             summary_model=args.summary_model)
     if error := trajectory.metadata.get("error"):
         print(f"asearcher ask: the episode ended early ({error['stop_reason']}): {error['kind']}: "
               f"{error['message']}", file=sys.stderr)

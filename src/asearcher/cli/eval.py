@@ -42,6 +42,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "runs with seed agent.seed + s (0 + s when unset), so the k samples differ")
     p.add_argument("--aggregator", default=None, help="with --k > 1: an LLM (OpenAI-compatible URL or model path) "
                    "that picks one answer among each question's k answers, reported as agg@k")
+    p.add_argument("--summary-model", default=None, help="an external LLM (OpenAI-compatible URL or model path) "
+                   "that reads page parts and writes the notes the agent keeps, instead of the policy: the "
+                   "ASearcher paper's test-time setting (base and reasoning agents; prompt agent.summary_prompt); "
+                   "default: the policy reads pages itself")
     p.add_argument("--concurrency", type=int, default=4, help="episodes in flight at once")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N questions")
     p.add_argument("--out", default=None, help="output folder (default $ASEARCHER_HOME/eval/<data>-<agent>-<model>)")
@@ -77,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, data_root=args.data_root, agent=args.agent, model=args.model, retriever=args.retriever,
         k=args.k, concurrency=args.concurrency, limit=args.limit, out=args.out, judge=args.judge,
         judge_model=args.judge_model, progress=not args.no_progress, force_new=args.force_new,
-        aggregator=args.aggregator,
+        aggregator=args.aggregator, summary_model=args.summary_model,
     )
     try:
         with redacted_output():

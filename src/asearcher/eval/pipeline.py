@@ -24,6 +24,7 @@ from asearcher.eval.datasets import load_qa, resolve_dataset
 from asearcher.eval.metrics import overall_summary, summarize
 from asearcher.eval.report import write_report
 from asearcher.agent import prompt_record
+from asearcher.agent.summary import check_summary_use, summary_record
 from asearcher.eval.run_folder import prepare_run_folder, record_settings, save_config_redacted
 from asearcher.eval.runner import RunOptions, arun_eval, sample_seed
 from asearcher.redact import redact_text
@@ -49,6 +50,7 @@ class EvalRequest:
     progress: bool = True
     force_new: bool = False  # move a previous run's files aside instead of resuming
     aggregator: str | None = None  # aggregator LLM (URL or model path) picking one of the k answers
+    summary_model: str | None = None  # external LLM writing the notes on page parts (agent/summary.py)
 
 
 def default_out_dir(req: EvalRequest, dataset: str) -> Path:
@@ -94,7 +96,7 @@ def _load(req: EvalRequest) -> list[_Dataset]:
 
 
 def _chat_engine(spec: str, model: str = "") -> Any:
-    """An engine for a helper model (judge, aggregator): chat mode, named model."""
+    """An engine for a helper model (judge, aggregator, summary model): chat mode, named model."""
     from asearcher.engines.config import EngineConfig
     from asearcher.engines.factory import make_engine
 
@@ -115,11 +117,13 @@ def _make_judge(req: EvalRequest, config: EvalConfig) -> Any:
 async def aevaluate(req: EvalRequest, config: EvalConfig | None = None) -> dict[str, Any]:
     """Run the evaluation; returns {"summary", "out", "written"}. Resumes from each `results.jsonl`."""
     config = config or EvalConfig()
+    if req.summary_model:
+        check_summary_use(req.agent, config.agent)  # before any engine or run folder is made
     datasets = _load(req)
     names = [d.name for d in datasets]
     out = Path(req.out) if req.out else default_out_dir(req, "+".join(names))
     base = {"agent": req.agent, "model": req.model or "embedded", "retriever": req.retriever or "embedded-bm25",
-            "judge": req.judge, "judge_model": req.judge_model,
+            "judge": req.judge, "judge_model": req.judge_model, **summary_record(req.summary_model, config.agent),
             **prompt_record(dataclasses.replace(config.agent, kind=req.agent)),
             "settings": record_settings(config)}
     for d in datasets:
@@ -160,14 +164,17 @@ async def _arun_all(req: EvalRequest, config: EvalConfig,
     tools = make_tools(req.retriever, config.tools)
     judge = _make_judge(req, config)
     aggregator = _chat_engine(req.aggregator) if req.aggregator else None
-    opened = [e for e in (engine, judge.engine if judge else None, aggregator) if e is not None]
+    summary = _chat_engine(req.summary_model) if req.summary_model else None
+    opened = [e for e in (engine, judge.engine if judge else None, aggregator, summary) if e is not None]
     try:
         agent_config = await afit_to_engine(config.agent, engine)
-        make_agent(req.agent, engine, tools, agent_config)  # fail on a bad kind/engine before starting
+        # Fail on a bad kind/engine (or a summary model the agent cannot use) before starting.
+        make_agent(req.agent, engine, tools, agent_config, summary_engine=summary)
 
         def factory(sample: int) -> Any:  # sample s of k gets its own seed: the k samples differ
             seed = sample_seed(agent_config.seed, sample, req.k)
-            return make_agent(req.agent, engine, tools, dataclasses.replace(agent_config, seed=seed))
+            return make_agent(req.agent, engine, tools, dataclasses.replace(agent_config, seed=seed),
+                              summary_engine=summary)
 
         options = RunOptions(k=req.k, concurrency=req.concurrency, f1_mode=config.f1_mode, metrics=config.metrics,
                              progress=req.progress, fsync=config.fsync, episode_timeout_s=config.episode_timeout_s)

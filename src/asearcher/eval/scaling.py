@@ -2,8 +2,8 @@
 
 The other knob of the paper, a forced minimum number of tool calls before an answer, is the
 reasoning agent's `AgentConfig.min_actions_before_answer` (the eval CLI passes `agent.*` overrides
-through). Not implemented: an external summary model reading pages for the agent (the agents expose
-no hook for it yet).
+through); the external summary model reading pages for the agent is `--summary-model`
+(agent/summary.py).
 """
 
 from __future__ import annotations

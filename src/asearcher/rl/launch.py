@@ -19,6 +19,7 @@ from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.distributed import torchrun
 from asearcher.rl.run.components import TrainComponents, build_components
+from asearcher.rl.run.report import write_run_record
 from asearcher.rl.run.sft_stage import arun_sft_stage
 from asearcher.rl.run.train_loop import TrainLoop, TrainResult
 
@@ -44,6 +45,7 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
     run_dir.mkdir(parents=True, exist_ok=True)
     if not resume:
         save_config(config, run_dir / "config.yaml")
+    write_run_record(config, run_dir, resume)  # the prompt's name and text hash, as eval records them
     logger.info("run folder: %s", run_dir)
     if config.cluster.backend == "slurm":
         raise UserError("cluster.backend=slurm: start Ray inside the Slurm allocation (`ray start --head` on the first "

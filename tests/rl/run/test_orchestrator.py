@@ -11,6 +11,7 @@ import torch
 import train_fakes as F
 from safetensors.torch import load_file
 
+from asearcher.agent.prompts import prompt_record
 from asearcher.rl.launch import atrain
 from asearcher.rl.run.metrics import read_metrics
 from asearcher.rl.train.checkpoint import checkpoint_dirs
@@ -40,6 +41,10 @@ async def test_async_loop_logs_metrics_bounds_lag_and_engine_agrees_with_trainer
     report = (tmp_path / "run" / "report.md").read_text()
     assert "Held-out evaluation" in report and (tmp_path / "run" / "reward.png").is_file()
     assert set(result.evals) == {"before", "after"}
+    # the run records its prompt's name and text hash, as eval runs do, and the report shows it
+    record = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert {k: record[k] for k in ("prompt", "prompt_file", "prompt_sha256")} == prompt_record(c.agent)
+    assert f"- **prompt sha256**: {record['prompt_sha256']}" in report
     # every trained trajectory, under its metrics row's step, for `asearcher ui`'s explorer
     logged = [json.loads(line) for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
     assert sorted({t["step"] for t in logged}) == [1, 2, 3]

@@ -39,8 +39,10 @@ FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
         {"system": "", "invalid_inst": "", "valid_inst": ""},
     ),
     "fc": (("system", "force_answer"), {"invalid_inst": "", "valid_inst": ""}),
+    # Not an agent: the external summary model that may read page parts for one (agent/summary.py).
+    "summary": (("user",), {"system": ""}),
 }
-FAMILY_OF = {"base": "append", "search-r1": "append", "reasoning": "reasoning", "fc": "fc"}
+FAMILY_OF = {"base": "append", "search-r1": "append", "reasoning": "reasoning", "fc": "fc", "summary": "summary"}
 # With no agent.prompt, an agent uses the prompt of its own name.
 DEFAULT_PROMPT = {kind: kind for kind in FAMILY_OF}
 
@@ -51,7 +53,8 @@ class PromptSet:
 
     Attributes:
         name: the prompt's name in its file.
-        agents: agent kinds it is written for ("base", "search-r1", "reasoning", "fc").
+        agents: agent kinds it is written for ("base", "search-r1", "reasoning", "fc"), or "summary"
+            for the external summary model's prompt.
         format: "chat" (rendered with the chat template) or "raw" (sent as it is).
         texts: template name -> text.
         source: the file it came from.

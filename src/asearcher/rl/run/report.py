@@ -1,7 +1,9 @@
-"""The end-of-run report: `<run>/report.md` and PNG plots from metrics.jsonl and the held-out evaluations."""
+"""A training run's record of itself: `<run>/run.json` at the start (model, agent, the prompt's name and
+text hash), and at the end `<run>/report.md` and PNG plots from metrics.jsonl and the held-out evaluations."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -88,6 +90,40 @@ def _eval_table(evals: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+RUN_RECORD = "run.json"
+# run.json keys the report's header shows (label, key)
+RECORD_IN_HEADER = [("agent", "agent"), ("prompt", "prompt"), ("prompt file", "prompt_file"),
+                    ("prompt sha256", "prompt_sha256")]
+
+
+def write_run_record(config: Any, run_dir: Path, resume: bool = False) -> dict[str, Any]:
+    """Record in `<run_dir>/run.json` what the run trains with that config.yaml does not show: the
+    selected prompt's name, file and text hash (`asearcher.agent.prompt_record`, as eval's run.json),
+    so runs and eval results can be matched by prompt. `model` is there too (the UI reads it to pick
+    the tokenizer). On resume the first record stays; a changed prompt text is warned about."""
+    from asearcher.agent.prompts import prompt_record
+
+    record = {"kind": "train", "model": config.model or "embedded", "agent": config.agent.kind,
+              **prompt_record(config.agent)}
+    path = Path(run_dir) / RUN_RECORD
+    if resume and path.is_file():
+        first = json.loads(path.read_text())
+        if first.get("prompt_sha256") != record["prompt_sha256"]:
+            logger.warning("%s: this run started with prompt %r (sha256 %s); it resumes with %r (sha256 %s)",
+                           path, first.get("prompt"), str(first.get("prompt_sha256"))[:12], record["prompt"],
+                           record["prompt_sha256"][:12])
+        return first
+    path.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n")
+    return record
+
+
+def _recorded(run_dir: Path) -> list[str]:
+    """Header lines from run.json (none when the run has no record)."""
+    path = run_dir / RUN_RECORD
+    record = json.loads(path.read_text()) if path.is_file() else {}
+    return [f"- **{label}**: {record[key]}" for label, key in RECORD_IN_HEADER if key in record]
+
+
 def write_report(run_dir: Path, evals: dict[str, dict[str, Any]] | None = None,
                  meta: dict[str, Any] | None = None) -> Path:
     """Write report.md and plots into `run_dir`; returns the report path."""
@@ -96,6 +132,7 @@ def write_report(run_dir: Path, evals: dict[str, dict[str, Any]] | None = None,
     lines = ["# Training report", ""]
     for k, v in (meta or {}).items():
         lines.append(f"- **{k}**: {v}")
+    lines += _recorded(run_dir)
     lines += ["", f"{len(rows)} steps logged.", ""]
     if evals:
         lines += headline(run_dir, _stage_labels(evals)) + [""]
