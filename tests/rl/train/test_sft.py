@@ -148,3 +148,13 @@ def test_sft_killed_mid_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_p
 def test_sft_checkpoint_every_zero_writes_no_checkpoint(tmp_path):
     run_sft(tiny_llama(), _short_trajs(), SFTConfig(epochs=2, batch_size=2, checkpoint_every=0), ckpt_dir=tmp_path)
     assert not (tmp_path / "checkpoints").exists()
+
+
+def test_sft_checkpoint_under_other_settings_is_refused(tmp_path):
+    """Continuing a checkpoint with another batch size or lr would silently train a different schedule."""
+    from asearcher.errors import UserError
+
+    trajs = _short_trajs()
+    run_sft(tiny_llama(), trajs, SFTConfig(epochs=2, batch_size=2, checkpoint_every=1), ckpt_dir=tmp_path)
+    with pytest.raises(UserError, match=r"sft.batch_size: 2 there, 1 now"):
+        run_sft(tiny_llama(), trajs, SFTConfig(epochs=2, batch_size=1, checkpoint_every=1), ckpt_dir=tmp_path)

@@ -106,9 +106,17 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(config.warmup_steps, 1)))
     losses: list[float] = []
+    # what decides the batches and updates: a checkpoint is only continued under the same
+    settings = {k: getattr(config, k) for k in ("seed", "batch_size", "lr", "warmup_steps", "max_grad_norm",
+                                                "max_tokens_per_mb", "autocast")} | {"trajectories": len(trajs)}
     latest = latest_checkpoint(ckpt_dir) if ckpt_dir is not None else None
     if latest is not None:
         state = load_checkpoint(latest, model, opt).state
+        differ = {k: (v, settings.get(k)) for k, v in state["settings"].items() if settings.get(k) != v}
+        if differ:
+            raise UserError(f"{latest}: the SFT checkpoint was trained with other settings "
+                            f"({', '.join(f'sft.{k}: {a} there, {b} now' for k, (a, b) in differ.items())}); "
+                            "resume with the same sft settings or start a new run")
         sched.load_state_dict(state["scheduler"])
         losses = [float(x) for x in state["losses"]]
         logger.info("SFT resumes after step %d (%s)", len(losses), latest)
@@ -137,8 +145,8 @@ def run_sft(model: Any, trajs: Sequence[Trajectory], config: SFTConfig, progress
                             time.perf_counter() - start)
             every = config.checkpoint_every
             if ckpt_dir is not None and every and len(losses) % every == 0 and len(losses) < steps:
-                save_checkpoint(ckpt_dir, len(losses), model, opt, {"losses": losses, "scheduler": sched.state_dict()},
-                                [])
+                state = {"losses": losses, "scheduler": sched.state_dict(), "settings": settings}
+                save_checkpoint(ckpt_dir, len(losses), model, opt, state, [])
     bar.close()
     model.eval()
     return losses
