@@ -31,7 +31,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_config_arguments(p, config_type=str, overrides_help="config overrides, e.g. rollout.max_staleness=0",
                          config_help="recipe: a YAML file or a bundled recipe name (default cpu-default)")
     p.add_argument("--resume", default=None, metavar="RUN_DIR", help="continue the run in RUN_DIR from its latest "
-                   "checkpoint (its config.yaml, plus any overrides given here)")
+                   "checkpoint (its config.yaml, plus any overrides given here); a run stopped in its SFT stage "
+                   "continues from its last SFT checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
@@ -64,9 +65,10 @@ def run(args: argparse.Namespace) -> int:
             raise UserError("--resume uses the run's own config.yaml: give overrides, not --config")
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"--resume {run_dir}: no config.yaml there (not a run folder)")
-        if latest_checkpoint(run_dir) is None:
-            raise UserError(f"--resume {run_dir}: the run has no checkpoint yet")
         config = config_from_args(TrainConfig, args, config_file=run_dir / "config.yaml")
+        # A run killed in its SFT stage has no RL checkpoint yet; the stage continues what it finished.
+        if latest_checkpoint(run_dir) is None and not config.sft.enabled:
+            raise UserError(f"--resume {run_dir}: the run has no checkpoint yet")
     else:
         run_dir = None
         config = config_from_args(TrainConfig, args, config_file=resolve_recipe(args.config))

@@ -3,7 +3,8 @@
 One line per trajectory: {"step", "version", "group", "staleness", "trajectory"}, where `version`
 is the trainer's policy version the step trained from and `staleness` that version minus the oldest
 policy version among the trajectory's sampled tokens (the lag its tokens were trained at; None when
-it has no sampled tokens). Lines are flushed per step, so a killed run keeps every finished step.
+it has no sampled tokens). Lines are flushed per step, so a killed run keeps every finished step (and a torn last line is cut
+when the resumed run reopens the file).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from asearcher.api.trajectory import Trajectory
+from asearcher.tracking.jsonl import open_append
 
 
 def staleness(traj: Trajectory, version: int) -> int | None:
@@ -26,8 +28,7 @@ class TrajectoryLog:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_append(self.path)
 
     def write(self, step: int, version: int, groups: Sequence[Sequence[Trajectory]]) -> None:
         """Log the groups trained at `step` from policy `version` (group number = position in the batch)."""

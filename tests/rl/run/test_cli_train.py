@@ -28,3 +28,29 @@ def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):
 def test_recipe_names_resolve():
     assert resolve_recipe(None) == DEFAULT_RECIPE
     assert resolve_recipe("qwq-32b-web").name == "qwq-32b-web.yaml"
+
+
+@pytest.mark.parametrize("sft", [True, False])
+def test_resume_before_the_first_rl_checkpoint(tmp_path, capsys, monkeypatch, sft):
+    """A run killed in its SFT stage has no RL checkpoint but resumes; without an SFT stage there is
+    nothing to resume. (atrain is replaced by a recorder: the real one is run by test_kill_resume_slow.py.)"""
+    from asearcher.config import save_config
+    from asearcher.rl import launch
+    from asearcher.rl.config import TrainConfig
+    from asearcher.rl.run.train_loop import TrainResult
+
+    config = TrainConfig()
+    config.sft.enabled = sft
+    save_config(config, tmp_path / "config.yaml")
+    calls = []
+
+    async def recorder(c, run_dir, resume=False, progress=True):
+        calls.append((run_dir, resume))
+        return TrainResult(run_dir, 0, 0, None, {})
+
+    monkeypatch.setattr(launch, "atrain", recorder)
+    rc = main(["train", "--resume", str(tmp_path), "--no-progress"])
+    if sft:
+        assert rc == 0 and calls == [(tmp_path, True)]
+    else:
+        assert rc == 2 and not calls and "no checkpoint yet" in capsys.readouterr().err

@@ -38,6 +38,7 @@ async def test_warm_start_then_rl_from_its_weights_and_resume_reuses_it(tmp_path
 
     sft_dir = run / "sft"
     assert (sft_dir / "sft.json").is_file() and (sft_dir / "config.json").is_file()
+    assert not (run / "sft-work").exists()  # the finished warm start's checkpoints are gone
     assert built_from == [str(sft_dir)]
     assert set(result.evals) == {"shipped", "before", "after"} and result.steps == 1
     assert load_config(TrainConfig, run / "config.yaml").model == str(model)  # the recipe as given

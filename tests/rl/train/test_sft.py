@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -106,3 +107,54 @@ def test_save_model_drops_a_gguf_quantization_config(tmp_path):
 
     loaded = AutoModelForCausalLM.from_pretrained(str(out))
     assert torch.equal(loaded.lm_head.weight, model.lm_head.weight)
+
+
+def test_sft_killed_mid_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path, monkeypatch):
+    """A step that dies half-way (as under SIGKILL) leaves the last checkpoint; a rerun on the freshly
+    loaded starting model continues from it and ends exactly where one uninterrupted SFT ends (fp32 on
+    CPU, same batches replayed from the seed: only summation order could differ, hence 1e-6)."""
+    from asearcher.rl.train import sft as sft_mod
+    from asearcher.rl.train.checkpoint import checkpoint_dirs
+
+    trajs = _short_trajs()
+    config = SFTConfig(epochs=4, batch_size=3, lr=3e-3, warmup_steps=3, checkpoint_every=3)  # 8 steps, 2 per epoch
+    whole = tiny_llama()
+    whole_losses = run_sft(whole, trajs, config)
+
+    real_loss, calls = sft_mod.sft_loss, []
+
+    def dies_in_step_6(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 6:
+            raise RuntimeError("killed")
+        return real_loss(*args, **kwargs)
+
+    monkeypatch.setattr(sft_mod, "sft_loss", dies_in_step_6)
+    with pytest.raises(RuntimeError, match="killed"):
+        run_sft(tiny_llama(), trajs, config, ckpt_dir=tmp_path)
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step-000003"]  # resume starts mid-epoch (epoch 1, batch 2)
+    monkeypatch.setattr(sft_mod, "sft_loss", real_loss)
+    resumed = tiny_llama()  # the starting weights again, as a restarted process loads them
+    torch.manual_seed(123)  # a restarted process's RNG: the checkpoint restores it
+    resumed_losses = run_sft(resumed, trajs, config, ckpt_dir=tmp_path)
+    assert resumed_losses == pytest.approx(whole_losses, abs=1e-6)
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=0, msg=name)
+    assert not torch.equal(tiny_llama().lm_head.weight, resumed.lm_head.weight)  # it did train
+    # the last step saves no checkpoint (the finished model is saved by the caller)
+    assert [p.name for p in checkpoint_dirs(tmp_path)] == ["step-000003", "step-000006"]
+
+
+def test_sft_checkpoint_every_zero_writes_no_checkpoint(tmp_path):
+    run_sft(tiny_llama(), _short_trajs(), SFTConfig(epochs=2, batch_size=2, checkpoint_every=0), ckpt_dir=tmp_path)
+    assert not (tmp_path / "checkpoints").exists()
+
+
+def test_sft_checkpoint_under_other_settings_is_refused(tmp_path):
+    """Continuing a checkpoint with another batch size or lr would silently train a different schedule."""
+    from asearcher.errors import UserError
+
+    trajs = _short_trajs()
+    run_sft(tiny_llama(), trajs, SFTConfig(epochs=2, batch_size=2, checkpoint_every=1), ckpt_dir=tmp_path)
+    with pytest.raises(UserError, match=r"sft.batch_size: 2 there, 1 now"):
+        run_sft(tiny_llama(), trajs, SFTConfig(epochs=2, batch_size=1, checkpoint_every=1), ckpt_dir=tmp_path)

@@ -16,6 +16,7 @@ from typing import Any
 from asearcher.api.trajectory import Trajectory
 from asearcher.errors import UserError
 from asearcher.reward.qa_metrics import exact_match, f1_score
+from asearcher.tracking.jsonl import open_append
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +67,7 @@ class MetricsSink:
     def __init__(self, path: Path, tensorboard: bool = False, extra: Sequence[Any] = ()) -> None:
         self.path = Path(path)
         self._extra = list(extra)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = self.path.open("a", encoding="utf-8")
+        self._file = open_append(self.path)  # cuts a row torn by a killed run
         self._tb = None
         if tensorboard:
             try:

@@ -3,7 +3,8 @@ questions, then the SFT warm start into `<run>/sft/`; the RL run then loads that
 
     eval shipped model -> expert episodes -> SFT -> (TrainLoop: eval after SFT -> RL -> eval after RL -> report)
 
-Both steps are skipped when their output is complete (a resumed run never trains the warm start twice).
+Both steps are skipped when their output is complete (a resumed run never trains the warm start twice);
+an unfinished one continues: the eval from its records, the warm start from its last SFT checkpoint.
 """
 
 from __future__ import annotations

@@ -51,14 +51,16 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def _write_buffer(path: Path, buffer: list[tuple[int, list[Trajectory]]]) -> None:
+def write_groups(path: Path, buffer: list[tuple[int, list[Trajectory]]]) -> None:
+    """Groups of trajectories as JSON lines, one trajectory per line with its group id (buffer.jsonl)."""
     with path.open("w", encoding="utf-8") as f:
         for gid, group in buffer:
             for t in group:
                 f.write(json.dumps({"group": gid, "trajectory": t.to_dict()}, ensure_ascii=False) + "\n")
 
 
-def _read_buffer(path: Path) -> list[tuple[int, list[Trajectory]]]:
+def read_groups(path: Path) -> list[tuple[int, list[Trajectory]]]:
+    """What `write_groups` wrote, in the same order."""
     groups: dict[int, list[Trajectory]] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         if line.strip():
@@ -90,7 +92,7 @@ def save_checkpoint(run_dir: Path, step: int, model: torch.nn.Module, optimizer:
     save_file({k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}, str(tmp / "model.safetensors"))
     torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
     torch.save(rng_state(), tmp / "rng.pt")
-    _write_buffer(tmp / "buffer.jsonl", buffer)
+    write_groups(tmp / "buffer.jsonl", buffer)
     (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=1, default=str))
     if final.exists():
         shutil.rmtree(final)
@@ -122,5 +124,5 @@ def load_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
     if restore_rng:
         set_rng_state(torch.load(path / "rng.pt", weights_only=False))
     state = json.loads((path / "state.json").read_text())
-    logger.info("resumed from %s (step %d, version %d)", path, state["step"], state["version"])
-    return Checkpoint(path, state, _read_buffer(path / "buffer.jsonl"))
+    logger.info("resumed from %s (step %d, version %s)", path, state["step"], state.get("version", "-"))
+    return Checkpoint(path, state, read_groups(path / "buffer.jsonl"))
