@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
-from asearcher.config import help_epilog
+from asearcher.config import help_epilog, load_config, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +53,32 @@ def resolve_recipe(spec: str | None) -> Path:
                     f"({sorted(r.stem for r in RECIPES.glob('*.yaml'))})")
 
 
+# Keys a resumed run may change: how long it runs, how often it saves, where metrics also go. Any
+# other key (model, data, agent, rewards, optimisation, staleness, ...) would mix records made with
+# different settings in one run, so `--resume` refuses it (issue 12: resume is safe).
+RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency")
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return out
+
+
+def check_resume_overrides(saved: object, config: object, run_dir: Path) -> None:
+    """Refuse key=value overrides on --resume that change what the run's records mean, naming each."""
+    from asearcher.errors import UserError
+
+    old, new = _flat(to_dict(saved)), _flat(to_dict(config))
+    changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
+               if old.get(k) != new.get(k) and not k.startswith(RESUME_MAY_CHANGE)]
+    if changed:
+        raise UserError(f"--resume {run_dir}: these overrides change settings the run was trained with "
+                        f"({'; '.join(changed)}); only {', '.join(RESUME_MAY_CHANGE)} may change on resume. "
+                        "Start a new run for other settings.")
+
+
 def run(args: argparse.Namespace) -> int:
     from asearcher.errors import UserError
     from asearcher.rl.config import TrainConfig
@@ -66,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
         if not (run_dir / "config.yaml").is_file():
             raise UserError(f"--resume {run_dir}: no config.yaml there (not a run folder)")
         config = config_from_args(TrainConfig, args, config_file=run_dir / "config.yaml")
+        check_resume_overrides(load_config(TrainConfig, run_dir / "config.yaml"), config, run_dir)
         # A run killed in its SFT stage has no RL checkpoint yet; the stage continues what it finished.
         if latest_checkpoint(run_dir) is None and not config.sft.enabled:
             raise UserError(f"--resume {run_dir}: the run has no checkpoint yet")

@@ -54,3 +54,27 @@ def test_resume_before_the_first_rl_checkpoint(tmp_path, capsys, monkeypatch, sf
         assert rc == 0 and calls == [(tmp_path, True)]
     else:
         assert rc == 2 and not calls and "no checkpoint yet" in capsys.readouterr().err
+
+
+def test_resume_refuses_overrides_that_change_the_runs_settings(tmp_path, capsys, monkeypatch):
+    """total_steps may grow on resume; a changed learning rate or staleness bound would mix records."""
+    from asearcher.config import save_config
+    from asearcher.rl import launch
+    from asearcher.rl.config import TrainConfig
+    from asearcher.rl.run.train_loop import TrainResult
+
+    config = TrainConfig()
+    config.sft.enabled = True  # resumable without an RL checkpoint (the SFT stage continues)
+    save_config(config, tmp_path / "config.yaml")
+    calls = []
+
+    async def recorder(c, run_dir, resume=False, progress=True):
+        calls.append(c.total_steps)
+        return TrainResult(run_dir, 0, 0, None, {})
+
+    monkeypatch.setattr(launch, "atrain", recorder)
+    args = ["train", "--resume", str(tmp_path), "--no-progress"]
+    assert main([*args, "trainer.lr=1e-3", "rollout.max_staleness=4"]) == 2
+    err = capsys.readouterr().err
+    assert "rollout.max_staleness: 1 -> 4" in err and "trainer.lr" in err and not calls
+    assert main([*args, "total_steps=20", "checkpoint.every_steps=5"]) == 0 and calls == [20]
