@@ -51,6 +51,18 @@ def test_merge_lora_equals_peft_merge():
                            model.state_dict()["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"])
 
 
+RELOAD_CHECK = """
+import json, sys, torch
+from transformers import AutoModelForCausalLM
+back = AutoModelForCausalLM.from_pretrained(sys.argv[1])
+ref = torch.load(sys.argv[2])
+got = back.state_dict()
+assert set(got) == set(ref), sorted(set(got) ^ set(ref))[:5]
+diff = max(float((got[k].float() - ref[k].float()).abs().max()) for k in ref)
+print(json.dumps({"max_diff": diff, "tied": back.lm_head.weight is back.model.embed_tokens.weight}))
+"""
+
+
 @pytest.mark.parametrize("tied", [False, True])
 def test_hf_export_reloads_sharded_and_tied(tmp_path, tied):
     from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
@@ -62,9 +74,14 @@ def test_hf_export_reloads_sharded_and_tied(tmp_path, tied):
                                          num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=tied))
     folder = write_hf_checkpoint(model.state_dict(), model.config, tmp_path / "hf", max_shard_size="20KB")
     assert (folder / "model.safetensors.index.json").is_file() and len(list(folder.glob("*.safetensors"))) > 1
-    back = AutoModelForCausalLM.from_pretrained(folder)
-    assert _max_diff(back.state_dict(), model.state_dict()) == 0.0
-    assert (back.lm_head.weight is back.model.embed_tokens.weight) == tied
+    # Reloaded in a fresh interpreter: in this session's full-suite order (after tests/retrieval), an
+    # in-process from_pretrained twice left a tied lm_head untied on the meta device, which neither
+    # half of the retrieval tests reproduced alone; the export format is what this test checks.
+    torch.save(model.state_dict(), tmp_path / "ref.pt")
+    check = subprocess.run([sys.executable, "-c", RELOAD_CHECK, str(folder), str(tmp_path / "ref.pt")],
+                           capture_output=True, text=True, timeout=300)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert json.loads(check.stdout.strip().splitlines()[-1]) == {"max_diff": 0.0, "tied": tied}
     half = AutoModelForCausalLM.from_pretrained(write_hf_checkpoint(model.state_dict(), model.config, tmp_path / "bf",
                                                                     dtype=torch.bfloat16))
     assert half.dtype == torch.bfloat16
