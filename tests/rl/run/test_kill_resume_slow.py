@@ -51,6 +51,9 @@ pytestmark = pytest.mark.slow
 GROUP, STEPS = 2, 12  # B = 2 trajectories per step (one question, two samples)
 TINY = [f"total_steps={STEPS}", f"rollout.group_size={GROUP}", "rollout.batch_questions=1",
         "rollout.max_concurrent=2", "data.limit=4", "data.epochs=5",
+        # the page-title task with the oracle expert (it solves the tiny pool; the fact task's weak
+        # expert may solve none of 4 questions) and plain epochs (the draws the test compares)
+        "data.train=default", "sft.oracle=true", "sft.read_prob=0", "data.skip_window=0",
         "filter.enabled=false", "checkpoint.every_steps=1", "checkpoint.keep_last=100", "log_trajectories=true",
         "trainer.max_tokens_per_mb=8192", "trainer.autocast=off", "trainer_dtype=float32", "engine.dtype=float32",
         "agent.max_turns=2", "agent.max_new_tokens_per_turn=160", "agent.max_context_tokens=8192",
