@@ -117,6 +117,18 @@ def to_dict(obj: Any) -> dict[str, Any]:
     return dataclasses.asdict(obj)
 
 
+def dotted(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dicts as one level of dotted keys, the names overrides use.
+
+    >>> dotted({"a": 1, "b": {"c": 2}})
+    {'a': 1, 'b.c': 2}
+    """
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        flat.update(dotted(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
+    return flat
+
+
 def parse_overrides(overrides: list[str]) -> dict[str, Any]:
     """`["a.b=3", "c=[1,2]"]` -> nested dict; values are parsed as YAML scalars/lists."""
     out: dict[str, Any] = {}

@@ -8,7 +8,7 @@ import logging
 from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
-from asearcher.config import help_epilog, load_config, to_dict
+from asearcher.config import dotted, help_epilog, load_config, to_dict
 
 logger = logging.getLogger(__name__)
 
@@ -59,18 +59,11 @@ def resolve_recipe(spec: str | None) -> Path:
 RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency")
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out: dict = {}
-    for k, v in d.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-    return out
-
-
 def check_resume_overrides(saved: object, config: object, run_dir: Path) -> None:
     """Refuse key=value overrides on --resume that change what the run's records mean, naming each."""
     from asearcher.errors import UserError
 
-    old, new = _flat(to_dict(saved)), _flat(to_dict(config))
+    old, new = dotted(to_dict(saved)), dotted(to_dict(config))
     changed = [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new))
                if old.get(k) != new.get(k) and not k.startswith(RESUME_MAY_CHANGE)]
     if changed:

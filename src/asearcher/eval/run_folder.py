@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from asearcher.config import to_dict
+from asearcher.config import dotted, to_dict
 from asearcher.errors import UserError
 from asearcher.redact import redact
 
@@ -36,19 +36,9 @@ OPERATIONAL_KEYS = frozenset({
 RUN_FILES = ("run.json", "results.jsonl", "config.yaml", "summary.json", "summary.md")
 
 
-def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            flat.update(_flatten(v, f"{prefix}{k}."))
-        else:
-            flat[f"{prefix}{k}"] = v
-    return flat
-
-
 def record_settings(config: Any) -> dict[str, Any]:
     """The dotted config keys that can change a record, with their values."""
-    return {k: v for k, v in sorted(_flatten(to_dict(config)).items()) if k not in OPERATIONAL_KEYS}
+    return {k: v for k, v in sorted(dotted(to_dict(config)).items()) if k not in OPERATIONAL_KEYS}
 
 
 def save_config_redacted(config: Any, path: Path) -> None:
@@ -62,7 +52,7 @@ def save_config_redacted(config: Any, path: Path) -> None:
 
 def _differences(previous: dict[str, Any], identity: dict[str, Any]) -> tuple[list[str], list[str]]:
     """(keys whose values differ, keys the previous run did not record), dotted."""
-    old, new = _flatten(previous), _flatten(identity)
+    old, new = dotted(previous), dotted(identity)
     differ = [f"{k}: {old[k]!r} -> {new[k]!r}" for k in new if k in old and old[k] != new[k]]
     differ += [f"{k}: {old[k]!r} -> (no longer set)" for k in old if k not in new]
     return differ, [k for k in new if k not in old]
