@@ -22,6 +22,7 @@ from typing import Any
 from asearcher.api.qa import QAItem
 from asearcher.errors import UserError
 from asearcher.eval.datasets import load_qa
+from asearcher.rl.rollout.filtering import all_equal
 
 logger = logging.getLogger(__name__)
 
@@ -60,10 +61,12 @@ class TrainData:
         self.skipped = 0  # draws skipped so far (a metric)
 
     @classmethod
-    def from_config(cls, config: Any) -> TrainData:
-        """From a `DataConfig` (rl/config.py)."""
+    def from_config(cls, config: Any, tolerance: float = 1e-6) -> TrainData:
+        """From a `DataConfig` (rl/config.py); `tolerance` is dynamic filtering's (`filter.tolerance`),
+        so a group the filter drops as all-equal is the group the sampler counts as all-equal."""
         data = cls.load(config.train, config.data_root, config.epochs, config.shuffle, config.seed, config.limit)
         data.skip_window, data.revisit_after = config.skip_window, config.revisit_after
+        data.tolerance = tolerance
         return data
 
     @classmethod
@@ -101,7 +104,7 @@ class TrainData:
 
     def record(self, draw: Draw, rewards: list[float]) -> str:
         """Note the rewards of a finished group of `draw`; returns its outcome (module docstring)."""
-        if max(rewards) - min(rewards) > self.tolerance:
+        if not all_equal(rewards, self.tolerance):
             outcome = "mixed"
         else:
             outcome = "all_correct" if rewards[0] >= 0.5 else "all_wrong"

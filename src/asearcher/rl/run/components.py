@@ -117,7 +117,7 @@ def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_mo
     from asearcher.tools.factory import make_tools
 
     tools = make_tools(config.retriever or None, config.tools)
-    data = TrainData.from_config(config.data)
+    data = TrainData.from_config(config.data, config.filter.tolerance)
     judge, closers = _make_judge(config)
 
     def agent_factory(seed: int) -> Agent:
