@@ -9,7 +9,8 @@ import pytest
 
 from asearcher.agent.base import BaseAgent
 from asearcher.agent.config import AgentConfig
-from asearcher.agent.prompts import select_prompt
+from asearcher.agent.prompt_import import RAW_FRAME
+from asearcher.agent.prompts import PromptSet, select_prompt, write_prompt_file
 from asearcher.api import StopReason
 from asearcher.corpus.page_store import JsonlPageStore
 from asearcher.engines.scripted import ScriptedEngine
@@ -157,3 +158,31 @@ async def test_notes_ended_by_the_model_close_its_turn_once(page_tools):
     assert answer_turn.endswith(f"N3<|im_end|>\n<|im_start|>user\n{next_instruction}<|im_end|>\n<|im_start|>assistant\n")
     assert traj.answer == "Leonardo" and not traj.turns[1].format_ok  # notes not closed by </think>
     assert "<|im_end|><|im_end|>" not in answer_turn
+
+
+async def test_asearcher_style_prompt_lays_out_hits_parts_and_stubs_as_asearcher(page_tools, tmp_path):
+    # A raw prompt with ASearcher's frame (what `prompts import` writes) and style "asearcher". The
+    # expected context was written by hand from ASearcher's base agent (agent/asearcher.py): a hit is
+    # "[Doc k](url):\n" + its contents; a page part is "<information>\n>>>> Page k >>>>\n\n" + part, and
+    # after its notes only part[:100] stays in that frame; every observation is followed by "\n<think>\n".
+    texts = {"user": "Question: {question}\n", **RAW_FRAME, "force_instruction": "Answer now."}
+    write_prompt_file(tmp_path / "p.yaml", {"asr": PromptSet("asr", ("base",), "raw", texts, style="asearcher")})
+    replies = ["Look it up.</think>\n<search>Leonardo polymath</search>",
+               f"Read it.</think>\n<access>{URL}</access>", "N1</think>", "N2</think>", "N3</think>",
+               "\n<answer>Leonardo da Vinci</answer>"]
+    engine = ScriptedEngine(replies)
+    cfg = AgentConfig(max_turns=10, prompt_file=str(tmp_path / "p.yaml"), prompt="asr")
+    traj = await BaseAgent(engine, page_tools, cfg).arun("Who painted the Mona Lisa?")
+    assert traj.answer == "Leonardo da Vinci" and [t.data["notes"] for t in traj.turns[2:5]] == ["N1", "N2", "N3"]
+    leonardo = "Leonardo da Vinci was an Italian polymath born in Vinci in 1452."  # conftest's page 2, whole
+    hits = f'[Doc 1](https://en.wikipedia.org/wiki/Leonardo_da_Vinci):\n"Leonardo da Vinci"\n{leonardo}'
+    assert traj.turns[0].data["hits"][0]["text"] == leonardo
+    start = ("Question: Who painted the Mona Lisa?\n<think>\nLook it up.</think>\n<search>Leonardo polymath</search>"
+             "\n\n<information>\n" + hits)
+    seen = [engine.tokenizer.decode(r.input_ids) for r in engine.requests]
+    assert seen[1].startswith(start) and seen[1].endswith("\n</information>\n<think>\n")
+    after_access = seen[1] + f"Read it.</think>\n<access>{URL}</access>"
+    assert seen[2] == after_access + f"\n\n<information>\n>>>> Page 1 >>>>\n\n{PARTS[0]}\n</information>\n<think>\n"
+    stubs = "".join(f"\n\n<information>\n>>>> Page {k} >>>>\n\n{PARTS[k - 1][:100]}\n</information>\n<think>\nN{k}</think>"
+                    for k in (1, 2, 3))
+    assert seen[5] == after_access + stubs  # the answer turn: the model goes on after its last notes

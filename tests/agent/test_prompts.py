@@ -1,6 +1,8 @@
 """Prompts as data: the packaged prompt file, selection, validation errors, hashes, the valid-question
 draw and writing a file that reads back the same."""
 
+from dataclasses import replace
+
 import pytest
 
 from asearcher.agent.config import AgentConfig
@@ -60,6 +62,9 @@ def test_a_file_with_one_prompt_for_the_agent_needs_no_name(tmp_path):
     ("prompts:\n  p: {agents: [fc], texts: {system: s, force_answer: f, obs_tial: t}}", r"unknown text\(s\) \['obs_tial'\]"),
     ("prompts:\n  p: {agents: [fc, base], texts: {}}", "mixes agents"),
     ("version: 2\nprompts: {}", "unsupported prompt file version"),
+    ("prompts:\n  p: {agents: [fc], style: asearcher, texts: {system: s, force_answer: f}}", "is for the base"),
+    ("prompts:\n  p: {agents: [fc], style: fancy, texts: {system: s, force_answer: f}}",
+     r"style must be one of \['native', 'asearcher'\], got 'fancy'"),
     ("prompts: {p: [", "not valid YAML"),
 ])
 def test_bad_prompt_files_name_the_problem(tmp_path, body, message):
@@ -89,3 +94,16 @@ def test_base_prompt_carries_the_invalid_question_instruction_when_drawn():
     p = select_prompt("base")
     assert "the question is invalid" in p.render("user", question="Q", validity=p.validity(False))
     assert "the question is invalid" not in p.render("user", question="Q", validity=p.validity(True))
+
+
+def test_observation_style_is_data_native_by_default_and_part_of_the_hash(tmp_path):
+    assert {p.style for p in load_prompt_file(BUILTIN).values()} == {"native"}
+    base = select_prompt("base", "base-raw")
+    theirs = replace(base, name="theirs", style="asearcher")
+    assert theirs.sha256 != base.sha256  # same texts, another layout of the results: another prompt
+    out = tmp_path / "styled.yaml"
+    write_prompt_file(out, {"theirs": theirs, "ours": base})
+    assert "style: asearcher" in out.read_text() and out.read_text().count("style:") == 1
+    again = load_prompt_file(out)
+    assert (again["theirs"].style, again["ours"].style) == ("asearcher", "native")
+    assert again["theirs"].sha256 == theirs.sha256 and again["ours"].sha256 == base.sha256

@@ -94,6 +94,7 @@ async def test_import_then_run_the_base_agent_with_the_imported_prompt(tmp_path,
     table = load_prompt_file(out)
     p = table["asearcher-train-search-access"]
     assert (p.format, p.agents, p.text("reply_open")) == ("raw", ("base",), "<think>\n")
+    assert {q.style for q in table.values()} == {"asearcher"}  # every imported prompt lays results out as ASearcher
     assert p.text("invalid_inst") == INVALID and "{validity}" in p.text("user")
     assert table["asearcher-train-search-only"].agents == ("search-r1",)
 
@@ -108,9 +109,11 @@ async def test_import_then_run_the_base_agent_with_the_imported_prompt(tmp_path,
     expected = ACCESS_TEMPLATE.format(question="Who painted the Mona Lisa?").replace(INVALID, VALID)
     first, second = (engine.tokenizer.decode(r.input_ids) for r in engine.requests)
     assert first == expected
-    assert second.startswith(expected + "I should search.</think>\n<search>Mona Lisa painter</search>"
-                             "\n\n<information>\n[1] Mona Lisa")
-    assert second.endswith("\n</information>\n<think>\n")
+    # The results as ASearcher's agent lays them out (agent/asearcher.py, read by hand): "\n\n", then
+    # "<information>\n" + "[Doc 1](url):\n" + the document's contents + "\n</information>", then "\n<think>\n".
+    assert second == (expected + "I should search.</think>\n<search>Mona Lisa painter</search>"
+                      '\n\n<information>\n[Doc 1](https://w/Mona_Lisa):\n"Mona Lisa"\n'
+                      "A portrait painted by Leonardo da Vinci.\n</information>\n<think>\n")
     record = prompt_record(cfg)
     assert record == {"prompt": "asearcher-train-search-access", "prompt_file": str(out), "prompt_sha256": p.sha256}
 
@@ -130,15 +133,23 @@ async def test_imported_reasoning_prompt_runs_the_reasoning_agent(tmp_path, tool
     traj = await ReasoningAgent(engine, tools, cfg).arun("Where is the Louvre?")
     assert traj.answer == "Paris"
     act, read, act2 = (engine.tokenizer.decode(r.input_ids) for r in engine.requests)
-    assert "FIXTURE-ACT. Date 2025.07.21. Q: Where is the Louvre?. H: ." in act
-    assert "FIXTURE-READ-RESULTS. Q: Where is the Louvre?" in read and "[1] Louvre" in read
-    assert "FIXTURE-ACT-ANSWER. Date 2025.07.21." in act2 and "<think>look</think>" in act2
+    # ASearcher's reasoning history (agent/asearcher_reasoning.py, read by hand) opens with the question
+    # and glues the blocks: the act, the results kept with "..." after each document, the reading notes.
+    assert "FIXTURE-ACT. Date 2025.07.21. Q: Where is the Louvre?. H: Where is the Louvre?. Use" in act
+    act_block = "<think>look</think>\n\n<search>Louvre</search>"
+    assert ("FIXTURE-READ-RESULTS. Q: Where is the Louvre?. H: Where is the Louvre?" + act_block + ". Results: "
+            '\n\n<information>\n[Doc 1](https://w/Louvre):\n"Louvre"\nThe Louvre is a museum in Paris.'
+            "\n</information>\n\n") in read
+    assert ("FIXTURE-ACT-ANSWER. Date 2025.07.21. Q: Where is the Louvre?. H: Where is the Louvre?" + act_block
+            + '\n\n<information>[Doc 1](https://w/Louvre):\n"Louvre"\nThe Louvre is a museum in Paris....'
+            "\n</information>\n\n<think>noted</think>. <answer> a </answer> allowed.") in act2
 
 
 def test_list_show_and_bad_input(tmp_path, capsys):
     assert main(["prompts", "list"]) == 0
     listed = capsys.readouterr().out
     assert "base-raw" in listed and "(default for base)" in listed and "(default for reasoning)" in listed
+    assert "style: native" in listed and "style: asearcher" not in listed  # our prompts, our layout
     assert main(["prompts", "show", "base-raw"]) == 0
     shown = capsys.readouterr().out
     assert "format: raw" in shown and "--- reply_open ---" in shown

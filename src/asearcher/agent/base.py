@@ -40,6 +40,7 @@ from asearcher.agent.actions import arun_tool
 from asearcher.agent.chat_turns import ChatFrame
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
+from asearcher.agent.observations import base_text
 from asearcher.agent.parsing import ACTIONS, parse_output
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.reading import PageReading
@@ -257,7 +258,7 @@ class BaseAgent:
             turn.data["tool_ok"] = tool_result.ok
             if parsed.action == "access" and self.reads_pages and reading.start(turn, tool_result):
                 return  # the page's parts come in the next turns
-            body, ok = tool_result.text, True
+            body, ok = base_text(self.prompt.style, parsed.action, tool_result), True
         turn.observation = body
         head, tail = self.observation_frame(ok)
         self.append_observation(ctx, turn, body, head, tail, self.config.max_observation_tokens, bool(turn.data["eos"]))

@@ -8,8 +8,12 @@ Entries are text blocks, concatenated in order:
 - a page part, as its stub only, inside <information> </information>;
 - a reading step's notes, "<think>notes</think>";
 - an observation for a refused answer or an invalid output, inside <information> </information>.
-The newest entries that fit `budget_chars` are shown (ASearcher keeps the last 25,000 characters);
-when the newest entry alone is longer, its last `budget_chars` characters are.
+(observations.py lays the tool blocks out, by the prompt's style.)
+
+Native style: the newest entries that fit `budget_chars` are shown whole; when the newest entry alone
+is longer, its last `budget_chars` characters are. ASearcher style (`question_first`), as its agents
+build it: the question is the first entry, and the last `budget_chars` characters of all entries
+glued together are shown, wherever that cut falls (ASearcher: 25,000).
 """
 
 from __future__ import annotations
@@ -21,11 +25,6 @@ def clip(text: str, limit: int) -> str:
     """`text` cut to `limit` characters (0 = no limit), marked with an ellipsis when cut."""
     text = text.strip()
     return text if not limit or len(text) <= limit else text[: max(0, limit - 3)].rstrip() + "..."
-
-
-def information(text: str) -> str:
-    """A tool's text as a history block."""
-    return f"\n\n<information>\n{text.strip()}\n</information>\n\n"
 
 
 @dataclass(slots=True)
@@ -41,11 +40,15 @@ class Entry:
 class History:
     """Budgeted record of an episode's steps."""
 
-    def __init__(self, budget_chars: int, entry_chars: int = 0, empty: str = "") -> None:
+    def __init__(self, budget_chars: int, entry_chars: int = 0, empty: str = "", question_first: str = "") -> None:
         self.budget_chars = budget_chars
         self.entry_chars = entry_chars
         self.empty = empty
         self.entries: list[Entry] = []
+        # ASearcher style: the question opens the history and the cut is a plain character tail.
+        self.tail_cut = bool(question_first)
+        if question_first:
+            self.entries.append(Entry(-1, "question", question_first))
 
     def add(self, step: int, kind: str, text: str) -> None:
         """Record a block (cut to `entry_chars` when that is set)."""
@@ -54,7 +57,10 @@ class History:
         self.entries.append(Entry(step, kind, text))
 
     def render(self) -> str:
-        """The newest blocks that fit the budget, oldest first ("" blocks: `empty`)."""
+        """The newest blocks that fit the budget, oldest first ("" blocks: `empty`); in ASearcher
+        style the last `budget_chars` characters of all blocks, as they are."""
+        if self.tail_cut:
+            return "".join(e.text for e in self.entries)[-self.budget_chars :]
         kept: list[str] = []
         used = 0
         for e in reversed(self.entries):

@@ -15,7 +15,8 @@ Each may also sit under AReaL/ (older checkouts). The observation frames are ASe
 contract, set here: results and page parts inside <information> </information>, every reply opened
 with "<think>\\n" (the templates' trailing "<think>\\n" becomes `reply_open`), a page part headed
 ">>>> Page k >>>>". The invalid-question sentence becomes {validity}, so `agent.valid_inst_ratio`
-swaps in VALID_PROMPT exactly as ASearcher's training does.
+swaps in VALID_PROMPT exactly as ASearcher's training does. Every imported prompt has style
+"asearcher": the agents then lay out tool results as ASearcher's agents do (observations.py).
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ def _base_prompt(name: str, template: str, invalid: str, valid: str, agents: lis
         user = user[: -len(RAW_FRAME["reply_open"])]
     else:
         texts["reply_open"] = ""
-    return PromptSet(name, tuple(agents), "raw", {"user": user, **texts})
+    return PromptSet(name, tuple(agents), "raw", {"user": user, **texts}, style="asearcher")
 
 
 def _import_base(root: Path, report: ImportReport) -> tuple[str, str]:
@@ -157,7 +158,7 @@ def _import_reasoning(root: Path, report: ImportReport) -> None:
         texts = {ours: _renamed(found[theirs]) for theirs, ours in REASONING_TEXTS.items()}
         texts |= {k: OUR_TEXTS[k] for k in ("rejected_answer", "empty_history")}
         name = f"asearcher-{stage}-reasoning"
-        report.prompts[name] = PromptSet(name, ("reasoning",), "chat", texts)
+        report.prompts[name] = PromptSet(name, ("reasoning",), "chat", texts, style="asearcher")
 
 
 def _renamed(text: str) -> str:

@@ -14,6 +14,9 @@ and the answer margin, not by max_observation_tokens: it leaves the context righ
 was whole, and stay (as context) in every later segment. An <answer> written inside the notes ends
 the episode, as in ASearcher; other actions there are not run.
 
+The stub is the access tool's placeholder (native style), or the part's first 100 characters in its
+frame, as ASearcher keeps it (prompts of style "asearcher"; observations.py).
+
 With an external summary model (summary.py) the part goes to it instead: the policy's context gets
 the stub and the summary model's notes as context (mask 0), where its own notes would have been.
 """
@@ -27,11 +30,11 @@ from asearcher.agent.actions import arun_tool
 from asearcher.agent.chat_turns import ChatFrame
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import TokenContext, sampling_kwargs
+from asearcher.agent.observations import page_part, part_stub
 from asearcher.agent.parsing import parse_output
 from asearcher.agent.prompts import PromptSet, fill
 from asearcher.agent.summary import PageSummarizer
 from asearcher.api import GenRequest, InferenceEngine, Tool, ToolResult, Trajectory, Turn
-from asearcher.tools.page_reader import PageReader
 
 
 
@@ -74,12 +77,6 @@ class PageReading:
         """Stop reading (the episode must answer now)."""
         self.pending = None
 
-    def _part_text(self, result: ToolResult) -> str:
-        """The part's own text, without the access tool's header (which tells to access again)."""
-        reader = getattr(self.tools.get("access"), "reader", None)
-        chunk = reader.chunk(self.url, result.data["chunk_index"]) if isinstance(reader, PageReader) else None
-        return chunk.text if chunk is not None else result.text
-
     async def aturn(self, index: int, rid: str) -> Turn | None:
         """Show the pending part and get the notes on it (the policy's, or the summary model's), then
         fetch the next part. None when an engine aborted the call."""
@@ -90,9 +87,10 @@ class PageReading:
         where = {"part": data["chunk_index"] + 1, "parts": data.get("num_chunks", "?"),
                  "title": data.get("title") or "(untitled)", "url": data.get("page_url") or self.url}
         turn = Turn(index=index, output="", action="read", argument=self.url)
-        turn.observation = self._part_text(result)
+        turn.observation = page_part(self.tools, self.url, result)
         turn.data.update({k: data[k] for k in ("url", "page_url", "title", "chunk_index", "num_chunks", "stub") if k in data})
-        stub = str(data.get("stub") or f"[part {where['part']} of {where['url']} shown earlier]")
+        stub = part_stub(agent.prompt.style, turn.observation,
+                         str(data.get("stub") or f"[part {where['part']} of {where['url']} shown earlier]"))
         if agent.summarizer is None:
             done = await self._apolicy_notes(turn, where, stub, rid)
         else:

@@ -28,7 +28,8 @@ from datetime import datetime, timezone
 from asearcher.agent.actions import arun_tool
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.context import agenerate_chat, sampling_kwargs
-from asearcher.agent.history import History, clip, information
+from asearcher.agent.history import History, clip
+from asearcher.agent.observations import ASEARCHER, history_block, information, page_part, reading_content
 from asearcher.agent.parsing import ACTIONS, hidden_thinking, parse_output, strip_hidden_thinking
 from asearcher.agent.prompts import draw_valid_inst, select_prompt
 from asearcher.agent.summary import make_summarizer
@@ -102,7 +103,8 @@ class ReasoningAgent:
 
     async def _aloop(self, traj: Trajectory, tools: dict[str, Tool], rid: str) -> None:
         cfg = self.config
-        history = History(cfg.history_chars, cfg.history_entry_chars, self.prompt.text("empty_history"))
+        first = traj.question if self.prompt.style == ASEARCHER else ""  # ASearcher's history opens with it
+        history = History(cfg.history_chars, cfg.history_entry_chars, self.prompt.text("empty_history"), first)
         self.trace.start(traj.question, self.name)
         steps = searches = 0
         limit = cfg.turn_limit()
@@ -143,10 +145,14 @@ class ReasoningAgent:
                 turn.observation = result.text
                 turn.data.update(result.data)
                 turn.data["tool_ok"] = result.ok
-                notes = await self._aread(traj, history, parsed.action, parsed.argument, result, rid)
+                part = page_part(tools, parsed.argument, result) if parsed.action == "access" else ""
+                notes = await self._aread(traj, history, parsed.action, parsed.argument, result, part, rid)
                 steps += bool(notes)
                 turn.data["notes"] = notes
-                self._record_result(history, index, parsed.action, result, notes)
+                history.add(index, "page" if parsed.action == "access" and result.ok else "results",
+                            history_block(self.prompt.style, parsed.action, result, part))
+                if notes:
+                    history.add(index, "notes", f"<think>{notes}</think>")
             self.trace.turn(turn)
 
     def _render(self, key: str, traj: Trajectory, history: History, **values: object) -> str:
@@ -170,8 +176,10 @@ class ReasoningAgent:
             traj.segments.append(seg)
         return result.text, len(result.output_ids)
 
-    async def _aread(self, traj: Trajectory, history: History, action: str, arg: str, result: ToolResult, rid: str) -> str:
-        """The model's notes on a tool result (a failed call needs no reading: its text is the record)."""
+    async def _aread(self, traj: Trajectory, history: History, action: str, arg: str, result: ToolResult,
+                     part: str, rid: str) -> str:
+        """The model's notes on a tool result (a failed call needs no reading: its text is the record);
+        `part` is the text of the page part an access showed."""
         if not result.ok:
             return ""
         if action == "search":
@@ -186,9 +194,10 @@ class ReasoningAgent:
             traj.turns[-1].data.update(notes_by="summary", summary_tokens=notes.tokens)
             return notes.text
         else:
-            part = f"{result.data.get('chunk_index', 0) + 1} of {result.data.get('num_chunks', '?')}"
-            frame = self._render("read_page", traj, history, url=arg, part=part, content="\0")
-        prompt = frame.replace("\0", self._fit(frame, result.text))
+            where = f"{result.data.get('chunk_index', 0) + 1} of {result.data.get('num_chunks', '?')}"
+            frame = self._render("read_page", traj, history, url=arg, part=where, content="\0")
+        content = reading_content(self.prompt.style, action, result, part)
+        prompt = frame.replace("\0", self._fit(frame, content))
         text, _ = await self._acall(traj, prompt, rid, stop=False)
         return visible_thought(text)
 
@@ -203,13 +212,3 @@ class ReasoningAgent:
         room -= len(tok.encode(frame))
         ids = tok.encode(text)
         return text if len(ids) <= room else tok.decode(ids[: max(0, room)]) + " [...]"
-
-    @staticmethod
-    def _record_result(history: History, step: int, action: str, result: ToolResult, notes: str) -> None:
-        """History blocks of a tool step: the results (whole) or the page part's stub, then the notes."""
-        if not result.ok or action == "search":
-            history.add(step, "results", information(result.text))
-        else:
-            history.add(step, "page", information(str(result.data.get("stub") or result.text[:100] + "...")))
-        if notes:
-            history.add(step, "notes", f"<think>{notes}</think>")

@@ -15,7 +15,10 @@ select one with agent.prompt=NAME, or one from your own file with agent.prompt_f
 
 `import` reads the prompt definitions of a checkout of the ASearcher repository (its training and
 evaluation prompts for base and reasoning models) into a prompt file, so ASearcher's released
-checkpoints run with the prompts they were trained with. Nothing of ASearcher's ships with asearcher.
+checkpoints run with the prompts they were trained with. Imported prompts have style "asearcher":
+the agents then show search results, page parts and the reasoning history in ASearcher's layout
+(e.g. a hit as "[Doc 1](url):" and its text), the layout those checkpoints were trained on; the
+packaged prompts have style "native" (our own layout). Nothing of ASearcher's ships with asearcher.
 
 examples:
   asearcher prompts list
@@ -65,7 +68,8 @@ def _list(file: str) -> int:
     for name, p in table.items():
         default = [k for k, d in DEFAULT_PROMPT.items() if d == name and not file]
         note = f"  (default for {', '.join(default)})" if default else ""
-        print(f"  {name:<{width}}  agents: {','.join(p.agents):<10} format: {p.format:<4}  sha256: {p.sha256[:12]}{note}")
+        print(f"  {name:<{width}}  agents: {','.join(p.agents):<10} format: {p.format:<4}  style: {p.style:<9}  "
+              f"sha256: {p.sha256[:12]}{note}")
     return 0
 
 
@@ -76,7 +80,7 @@ def _show(name: str, file: str) -> int:
     if name not in table:
         raise UserError(f"no prompt {name!r} in {file or BUILTIN}; there: {sorted(table)}")
     p = table[name]
-    print(f"{name}  (agents: {', '.join(p.agents)}; format: {p.format}; sha256: {p.sha256})")
+    print(f"{name}  (agents: {', '.join(p.agents)}; format: {p.format}; style: {p.style}; sha256: {p.sha256})")
     for key, text in p.texts.items():
         print(f"\n--- {key} ---\n{text}")
     return 0
@@ -96,7 +100,8 @@ def _import(checkout: Path, out: Path, force: bool) -> int:
     write_prompt_file(out, report.prompts, header)
     table = load_prompt_file(out)  # what was written reads back and validates
     for name, p in table.items():
-        print(f"imported {name}  (agents: {', '.join(p.agents)}; format: {p.format}; sha256: {p.sha256[:12]})")
+        print(f"imported {name}  (agents: {', '.join(p.agents)}; format: {p.format}; style: {p.style}; "
+              f"sha256: {p.sha256[:12]})")
     for why in report.skipped:
         print(f"skipped: {why}")
     print(f"wrote {out}; use it with agent.prompt_file={out} agent.prompt=NAME")

@@ -26,6 +26,10 @@ from asearcher.errors import UserError
 
 BUILTIN = Path(__file__).with_name("builtin.yaml")
 FORMATS = ("chat", "raw")
+# Observation styles, how tool results are laid out for the model (agent/observations.py): "native" is ours;
+# "asearcher" is the layout of ASearcher's agents, which its checkpoints were trained on (set by
+# `asearcher prompts import`).
+STYLES = ("native", "asearcher")
 # Texts each agent family needs, and the optional ones with their value when absent.
 FAMILIES: dict[str, tuple[tuple[str, ...], dict[str, str]]] = {
     "append": (
@@ -58,6 +62,8 @@ class PromptSet:
         format: "chat" (rendered with the chat template) or "raw" (sent as it is).
         texts: template name -> text.
         source: the file it came from.
+        style: how tool results are laid out for the model: "native" (ours) or "asearcher" (ASearcher's
+            hits as "[Doc N](url):" blocks, its page-part stubs, its reasoning history; observations.py).
     """
 
     name: str
@@ -65,6 +71,7 @@ class PromptSet:
     format: Literal["chat", "raw"]
     texts: dict[str, str] = field(default_factory=dict)
     source: str = ""
+    style: Literal["native", "asearcher"] = "native"
 
     def text(self, key: str) -> str:
         """The text `key` (a bug if missing: the file was validated for this agent)."""
@@ -80,12 +87,19 @@ class PromptSet:
 
     @property
     def sha256(self) -> str:
-        """Hash of the format and texts (names and order of keys do not matter)."""
-        blob = json.dumps({"format": self.format, "texts": self.texts}, sort_keys=True, ensure_ascii=False)
+        """Hash of the format, the observation style and the texts (names and order of keys do not
+        matter). The native style is left out, so hashes recorded before `style` existed still hold."""
+        body: dict[str, Any] = {"format": self.format, "texts": self.texts}
+        if self.style != "native":
+            body["style"] = self.style
+        blob = json.dumps(body, sort_keys=True, ensure_ascii=False)
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
     def to_yaml_dict(self) -> dict[str, Any]:
-        return {"agents": list(self.agents), "format": self.format, "texts": dict(self.texts)}
+        out: dict[str, Any] = {"agents": list(self.agents), "format": self.format}
+        if self.style != "native":
+            out["style"] = self.style
+        return out | {"texts": dict(self.texts)}
 
 
 def fill(template: str, **values: Any) -> str:
@@ -99,7 +113,7 @@ def fill(template: str, **values: Any) -> str:
 def _parse_prompt(name: str, raw: Any, where: str) -> PromptSet:
     if not isinstance(raw, dict):
         raise UserError(f"{where}: prompt {name!r} must be a mapping with agents, format and texts")
-    unknown = set(raw) - {"agents", "format", "texts"}
+    unknown = set(raw) - {"agents", "format", "style", "texts"}
     if unknown:
         raise UserError(f"{where}: prompt {name!r} has unknown key(s) {sorted(unknown)}")
     agents = raw.get("agents")
@@ -108,6 +122,9 @@ def _parse_prompt(name: str, raw: Any, where: str) -> PromptSet:
     fmt = raw.get("format", "chat")
     if fmt not in FORMATS:
         raise UserError(f"{where}: prompt {name!r}: format must be one of {list(FORMATS)}, got {fmt!r}")
+    style = raw.get("style", "native")
+    if style not in STYLES:
+        raise UserError(f"{where}: prompt {name!r}: style must be one of {list(STYLES)}, got {style!r}")
     texts = raw.get("texts")
     if not isinstance(texts, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items()):
         raise UserError(f"{where}: prompt {name!r}: texts must map names to strings")
@@ -122,9 +139,12 @@ def _parse_prompt(name: str, raw: Any, where: str) -> PromptSet:
     extra = set(texts) - set(required) - set(optional)
     if extra:
         raise UserError(f"{where}: prompt {name!r} has unknown text(s) {sorted(extra)}; known: {sorted(required + tuple(optional))}")
+    if style != "native" and family not in ("append", "reasoning"):
+        raise UserError(f"{where}: prompt {name!r}: style {style!r} is for the base, search-r1 and reasoning "
+                        f"agents, not {agents}")
     if family == "fc" and fmt == "raw":
         raise UserError(f"{where}: prompt {name!r}: the fc agent needs format chat")
-    return PromptSet(name, tuple(agents), fmt, {**optional, **texts}, where)
+    return PromptSet(name, tuple(agents), fmt, {**optional, **texts}, where, style)
 
 
 def load_prompt_file(path: str | Path) -> dict[str, PromptSet]:
