@@ -13,17 +13,26 @@ class ToolsConfig:
     """Settings shared by the search and access tools (local corpus, retrieval server or web)."""
 
     topk: int = cfg(5, "Search results shown per query.")
-    max_chars_per_hit: int = cfg(1000, "Characters of each result's text shown to the model (longer text is clipped).")
+    max_chars_per_hit: int = cfg(
+        1000,
+        "Characters of each result's text shown to the model (longer text is clipped). Prompts of style "
+        "'asearcher' show ASearcher's layout instead: 5000 per document (base agent), whole (reasoning agent).",
+    )
     hit_style: str = cfg(
         "numbered",
-        "How hits are shown: 'numbered' ([1] title / URL / text) or 'search-r1' (Doc 1(Title: ...) text).",
+        "How hits are shown: 'numbered' ([1] title / URL / text) or 'search-r1' (Doc 1(Title: ...) text); "
+        "prompts of style 'asearcher' show ASearcher's [Doc 1](url): blocks instead.",
     )
     chunk_chars: int = cfg(
         25_000,
         "Characters per page chunk returned by access (ASearcher: 25000 base agent, 10000 reasoning agent).",
     )
     max_chunks: int = cfg(10, "Chunks kept per page; a page is capped at chunk_chars * max_chunks characters.")
-    stub_chars: int = cfg(120, "Characters of a chunk kept in the placeholder that replaces it in later context.")
+    stub_chars: int = cfg(
+        120,
+        "Characters of a chunk kept in the placeholder that replaces it in later context (prompts of style "
+        "'asearcher': ASearcher's first 100 characters instead).",
+    )
     fetch_timeout_s: float = cfg(
         15.0,
         "Total time allowed for fetching one web page (all redirects included), in seconds.",
