@@ -1,8 +1,11 @@
 """ReasoningAgent with a ScriptedEngine (a fake LLM, so the prompts the agent builds can be checked
 exactly) and real tools over a tiny BM25 index."""
 
+from dataclasses import replace
+
 from asearcher.agent.config import AgentConfig
 from asearcher.agent.history import History
+from asearcher.agent.prompts import select_prompt, write_prompt_file
 from asearcher.agent.reasoning import ReasoningAgent
 from asearcher.api import StopReason
 from asearcher.engines.scripted import ScriptedEngine
@@ -142,3 +145,26 @@ async def test_malformed_outputs_become_history_entries(tools):
 
 def test_default_turn_limit_is_128():
     assert AgentConfig(kind="reasoning").turn_limit() == 128
+
+
+async def test_asearcher_style_prompt_reads_and_keeps_a_page_part_as_asearcher(tools, tmp_path):
+    # Our reasoning texts with style "asearcher". Expected blocks written by hand from ASearcher's
+    # reasoning agent (agent/asearcher_reasoning.py): the reading call gets "\n\n<information>" + P +
+    # "\n</information>\n\n" with P = ">>>> Page 1 >>>>\n\n" + part; the history keeps
+    # "\n\n<information>\n" + P[:100] + "...\n\n</information>\n\n"; the history opens with the question.
+    write_prompt_file(tmp_path / "p.yaml", {"r": replace(select_prompt("reasoning"), name="r", style="asearcher")})
+    engine = scripted([f"<thought>Read the page.</thought>\n<access>{URL}</access>",
+                       "<thought>Done.</thought>\n<answer>Leonardo da Vinci</answer>"])
+    cfg = AgentConfig(kind="reasoning", prompt_file=str(tmp_path / "p.yaml"), min_actions_before_answer=2)
+    traj = await ReasoningAgent(engine, tools, cfg).arun("Who painted the Mona Lisa?")
+    assert traj.answer == "Leonardo da Vinci"
+    stored = await tools["access"].backends[0].aget(URL)
+    part = tools["access"].reader.chunk_page(stored)[0].text
+    page = ">>>> Page 1 >>>>\n\n" + part
+    act_block = f"<think>Read the page.</think>\n\n<access>{URL}</access>"
+    read = [p for p in prompts_seen(engine) if "Do not answer the question here." in p]
+    assert len(read) == 1 and "\n\n<information>" + page + "\n</information>\n\n" in read[0]
+    assert "Who painted the Mona Lisa?" + act_block in read[0]  # the history as the reading call sees it
+    kept = ("Who painted the Mona Lisa?" + act_block + "\n\n<information>\n" + page[:100]
+            + "...\n\n</information>\n\n<think>NOTE: Leonardo painted it.</think>")
+    assert kept in act_prompts(engine)[-1]
