@@ -76,3 +76,11 @@ def test_asearcher_history_opens_with_the_question_and_keeps_a_character_tail():
     native = History(40)
     native.add(0, "act", "<think>a</think>\n\n<search>q</search>")
     assert native.render() == "<think>a</think>\n\n<search>q</search>"
+
+
+def test_asearcher_web_hits_are_title_space_snippet():
+    # ASearcher's web search client hands the agent title + " " + snippet as each document.
+    web = ToolResult("...", data={"query": "louvre", "hits": HITS[:1], "source": "web"})
+    assert base_text("asearcher", "search", web) == "[Doc 1](https://w/Louvre):\nLouvre The Louvre is a museum in Paris."
+    assert reading_content("asearcher", "search", web, "") == (
+        "\n\n<information>\n[Doc 1](https://w/Louvre):\nLouvre The Louvre is a museum in Paris.\n</information>\n\n")

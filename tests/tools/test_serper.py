@@ -70,6 +70,7 @@ async def test_web_tools_end_to_end(fixture_server, monkeypatch) -> None:
     ep = episode_tools(tools)
     found = await ep["search"].acall(query="tide pools")
     assert found.ok and f"URL: {fixture_server.base}/article" in found.text
+    assert found.data["source"] == "web"  # asearcher-style prompts show web hits as "title snippet"
     page = await ep["access"].acall(url=found.data["hits"][0]["url"])
     assert page.ok and "starfish" in page.text and page.data["num_chunks"] == 1
     refused = await ep["access"].acall(url="http://169.254.169.254/latest/meta-data/")

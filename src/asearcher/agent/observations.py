@@ -6,8 +6,9 @@ stubs, and the reasoning history as whole blocks.
 "asearcher" (prompts imported from an ASearcher checkout): the layout of ASearcher's agents, on which
 its released checkpoints were trained, so that they read what they were trained to read. Derived from
 its evaluation agents (agent/asearcher.py, agent/asearcher_reasoning.py; the training agents lay
-results out the same way). With D_N the contents of hit N (its title in quotes on the first line,
-then its text: what a retrieval server's /retrieve returns as `contents`):
+results out the same way). D_N is hit N's document as ASearcher's search clients hand it over: from
+a corpus, its `contents` (its title in quotes on the first line, then its text: what /retrieve
+returns); from web search, its title, a space and its snippet:
 
   base agent  (frame: the prompt's obs_head / obs_tail, "<information>" ... "</information>")
     search        "[Doc 1](URL1):\\n" + D_1[:5000] + "\\n\\n" + "[Doc 2](URL2):\\n" + D_2[:5000] ...
@@ -51,13 +52,21 @@ def page_part(tools: dict[str, Tool], url: str, result: ToolResult) -> str:
     return chunk.text if chunk is not None else result.text
 
 
-def doc_blocks(hits: list[dict[str, Any]], cap: int = 0, suffix: str = "") -> list[str]:
-    """One "[Doc N](URL):" block per hit: its contents, cut to `cap` characters (0: whole), then `suffix`."""
+def doc_blocks(hits: list[dict[str, Any]], cap: int = 0, suffix: str = "", web: bool = False) -> list[str]:
+    """One "[Doc N](URL):" block per hit: its document (`web`: "title snippet", else the contents),
+    cut to `cap` characters (0: whole), then `suffix`."""
     blocks = []
     for n, hit in enumerate(hits, 1):
-        contents = Passage(id="", title=str(hit.get("title") or ""), text=str(hit.get("text") or "")).contents
-        blocks.append(f"[Doc {n}]({hit.get('url') or ''}):\n{contents[:cap] if cap else contents}{suffix}")
+        title, text = str(hit.get("title") or ""), str(hit.get("text") or "")
+        doc = f"{title} {text}" if web else Passage(id="", title=title, text=text).contents
+        blocks.append(f"[Doc {n}]({hit.get('url') or ''}):\n{doc[:cap] if cap else doc}{suffix}")
     return blocks
+
+
+def _docs(result: ToolResult, cap: int = 0, suffix: str = "") -> str:
+    """The blocks of a search result's hits, joined by a blank line."""
+    web = result.data.get("source") == "web"
+    return "\n\n".join(doc_blocks(result.data.get("hits") or [], cap, suffix, web))
 
 
 def _no_hits(result: ToolResult) -> bool:
@@ -76,7 +85,7 @@ def base_text(style: str, action: str, result: ToolResult) -> str:
     if style != ASEARCHER:
         return result.text
     if action == "search" and result.ok and result.data.get("hits"):
-        return "\n\n".join(doc_blocks(result.data["hits"], DOC_CHARS))
+        return _docs(result, DOC_CHARS)
     if action == "search" and _no_hits(result):
         return NO_HITS_BASE
     if action == "access" and _no_page(result):
@@ -103,7 +112,7 @@ def reading_content(style: str, action: str, result: ToolResult, part: str) -> s
     if style != ASEARCHER:
         return result.text
     if action == "search":
-        return "\n\n<information>\n" + "\n\n".join(doc_blocks(result.data.get("hits") or [])) + "\n</information>\n\n"
+        return f"\n\n<information>\n{_docs(result)}\n</information>\n\n"
     return f"\n\n<information>{_page_block(result, part)}\n</information>\n\n"
 
 
@@ -111,8 +120,7 @@ def history_block(style: str, action: str, result: ToolResult, part: str) -> str
     """What the reasoning history keeps of a tool result (`part`: the page part's text, for an access)."""
     if style == ASEARCHER:
         if action == "search" and result.ok and result.data.get("hits"):
-            docs = "\n\n".join(doc_blocks(result.data["hits"], suffix="..."))
-            return f"\n\n<information>{docs}\n</information>\n\n"
+            return f"\n\n<information>{_docs(result, suffix='...')}\n</information>\n\n"
         if action == "search" and _no_hits(result):
             return information(NO_HITS_REASONING)
         if action == "access" and _no_page(result):

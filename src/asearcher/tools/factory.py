@@ -82,6 +82,7 @@ def make_tools(retriever_spec: str | None, config: ToolsConfig | None = None) ->
     """
     config = config or ToolsConfig()
     pages: PageBackend | None
+    source = "web" if retriever_spec == "web" else "corpus"
     if retriever_spec is None:
         from asearcher.retrieval import ensure_default_index
 
@@ -109,6 +110,6 @@ def make_tools(retriever_spec: str | None, config: ToolsConfig | None = None) ->
     reader = PageReader(config.chunk_chars, config.max_chunks, config.stub_chars)
     return {
         "search": SearchTool(search, config.topk, config.max_chars_per_hit,
-                             style=config.hit_style),  # type: ignore[arg-type]
+                             style=config.hit_style, source=source),  # type: ignore[arg-type]
         "access": AccessTool(pages or _NoPages(), reader),
     }

@@ -50,8 +50,9 @@ def format_hits(hits: list[Hit], max_chars_per_hit: int = 1000, style: HitStyle 
 class SearchTool:
     """Search tool over any `SearchBackend`.
 
-    `acall(query=...)` returns the formatted hits; `data` holds `query` and `hits` (a list of
-    `{id, title, url, text, score}` dicts, for the trace and for agents that want the URLs).
+    `acall(query=...)` returns the formatted hits; `data` holds `query`, `hits` (a list of
+    `{id, title, url, text, score}` dicts, for the trace and for agents that want the URLs) and
+    `source`: "web" for a web search engine's results (title and snippet), else "corpus".
     """
 
     name = "search"
@@ -63,13 +64,14 @@ class SearchTool:
     }
 
     def __init__(self, backend: SearchBackend, topk: int = 5, max_chars_per_hit: int = 1000,
-                 style: HitStyle = "numbered") -> None:
+                 style: HitStyle = "numbered", source: str = "corpus") -> None:
         if topk < 1 or max_chars_per_hit < 1:
             raise ValueError(f"bad SearchTool settings: {topk=} {max_chars_per_hit=}")
         self.backend = backend
         self.topk = topk
         self.max_chars_per_hit = max_chars_per_hit
         self.style = style
+        self.source = source
 
     def for_episode(self) -> SearchTool:
         """Search keeps no per-episode state: the same instance serves every episode."""
@@ -87,7 +89,7 @@ class SearchTool:
         except ToolFailure as e:
             return ToolResult(str(e), ok=False, data={"query": query, "hits": [], "error": str(e)})
         log.debug("search %r: %d hits in %.3fs", query, len(hits), time.perf_counter() - t0)
-        data = {"query": query, "hits": [_hit_dict(h) for h in hits[: self.topk]]}
+        data = {"query": query, "hits": [_hit_dict(h) for h in hits[: self.topk]], "source": self.source}
         if not hits:
             return ToolResult(f"No results found for {query!r}. Try different keywords.", ok=False, data=data)
         return ToolResult(format_hits(hits[: self.topk], self.max_chars_per_hit, self.style), data=data)
