@@ -119,3 +119,22 @@ async def test_episodes_past_the_cap_end_as_timeout_drops_in_metrics_and_the_run
     assert rows[0]["drops/timeout"] == 2  # q0's whole group, counted in the step that followed it
     trained = [json.loads(line)["trajectory"]["qid"] for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
     assert "q0" not in trained and trained
+
+
+async def test_prepare_runs_once_before_the_first_episode(tmp_path):
+    """Where build_rollout_parts fits the agent's budget to the engine: before any agent is made."""
+    c = F.tiny_config(tmp_path, max_staleness=0)
+    c.total_steps = 1
+    parts = F.tiny_parts(c)
+    calls, make = [], parts.agent_factory
+
+    async def prepare():
+        calls.append("prepare")
+
+    def factory(seed):
+        calls.append("episode")
+        return make(seed)
+
+    parts.prepare, parts.agent_factory = [prepare], factory
+    await atrain(c, tmp_path / "run", parts=parts, progress=False)
+    assert calls[0] == "prepare" and calls.count("prepare") == 1 and "episode" in calls
