@@ -108,7 +108,9 @@ class HungOnFirstQuestion(F.ToyAgent):
 
 async def test_episodes_past_the_cap_end_as_timeout_drops_in_metrics_and_the_run_finishes(tmp_path):
     c = F.tiny_config(tmp_path, max_staleness=0, batch_questions=1)
-    c.total_steps, c.data.epochs, c.rollout.episode_timeout_s = 3, 3, 0.3
+    # A cap far above a real episode here (6 tokens of a tiny model), so only the hung ones reach it, even on
+    # a loaded machine.
+    c.total_steps, c.data.epochs, c.rollout.episode_timeout_s = 3, 3, 3.0
     parts = F.tiny_parts(c)
     # q0 first: with eta = 0 and one group per batch only its group can start, so only the cap unblocks the run
     parts.data = TrainData(F.items(4), epochs=c.data.epochs, shuffle=False)
@@ -119,6 +121,8 @@ async def test_episodes_past_the_cap_end_as_timeout_drops_in_metrics_and_the_run
     assert rows[0]["drops/timeout"] == 2  # q0's whole group, counted in the step that followed it
     trained = [json.loads(line)["trajectory"]["qid"] for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
     assert "q0" not in trained and trained
+    total = int(sum(r.get("drops/timeout", 0) for r in rows))  # q0 again in later epochs, while the run lasted
+    assert f"timeout: {total}" in (tmp_path / "run" / "report.md").read_text()  # the run's report counts them
 
 
 async def test_prepare_runs_once_before_the_first_episode(tmp_path):
