@@ -1,4 +1,5 @@
-"""The world's failures versus ours, for the code that runs whole episodes (`eval`, `ask`, `synth`).
+"""The world's failures versus ours, for the code that runs whole episodes (`eval`, `ask`, `synth`;
+training's rollout executor uses the wall-clock cap, `acapped`).
 
 An episode can fail because something outside this program misbehaved: a model server refuses the
 request or keeps failing, a retrieval server is down, hangs or answers garbage, the episode runs past

@@ -61,3 +61,18 @@ async def test_reasoning_agent_stops_with_context_limit():
     agent = ReasoningAgent(engine, {}, AgentConfig(kind="reasoning", max_context_tokens=4096, max_turns=2))
     traj = await agent.arun("Who painted the Mona Lisa?", qid="q1")
     assert traj is not None and traj.stop_reason is StopReason.CONTEXT_LIMIT and traj.answer is None
+
+
+def test_default_budgets_count_as_their_values():
+    # 0 means the agent's default (8192 context, 512 per turn): a 2048 window must still clip it
+    fitted, said = fit_to_context(AgentConfig(kind="base"), 2048)
+    assert fitted.context_limit() == 2048 and fitted.new_tokens_limit() == 512
+    assert said == ["agent.max_context_tokens=8192 -> 2048"]
+    fitted, said = fit_to_context(AgentConfig(kind="base"), 600)
+    assert (fitted.context_limit(), fitted.new_tokens_limit()) == (600, 300)
+    assert said[1] == "agent.max_new_tokens_per_turn=512 -> 300"
+    # reasoning's default per-turn output is the context left: bounded by the clipped context already
+    fitted, said = fit_to_context(AgentConfig(kind="reasoning"), 4096)
+    assert fitted.context_limit() == 4096 and fitted.max_new_tokens_per_turn == 0
+    assert said == ["agent.max_context_tokens=31000 -> 4096"]
+    fitted.validate()

@@ -39,7 +39,7 @@ def _torchrun(args: list[str], timeout: int = 900) -> str:
 
 
 def test_torchrun_train_two_ranks_and_resume(tmp_path, bm25_index_dir):
-    model_dir = tiny_hf_folder(tmp_path / "tiny")
+    model_dir = tiny_hf_folder(tmp_path / "tiny", max_positions=8192)  # holds the budget (clipped to the window)
     out = _torchrun([f"model={model_dir}", f"out_dir={tmp_path / 'runs'}", "name=fsdp", "total_steps=2", *TINY])
     lines = [ln for ln in out.splitlines() if "trained 2 steps (policy version 2)" in ln]
     assert len(lines) == 2, out  # both ranks return rank 0's result

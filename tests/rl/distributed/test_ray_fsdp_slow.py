@@ -37,7 +37,7 @@ def _flat(path) -> torch.Tensor:
 
 
 async def test_two_fsdp_trainer_actors_train_sync_the_engine_and_resume(tmp_path, bm25_index_dir):
-    model_dir = tiny_hf_folder(tmp_path / "tiny")
+    model_dir = tiny_hf_folder(tmp_path / "tiny", max_positions=8192)  # holds the budget (clipped to the window)
     config = load_config(TrainConfig, None, [f"model={model_dir}", f"out_dir={tmp_path}", *TINY])
     run = tmp_path / "run"
     result = await atrain(config, run, progress=False)

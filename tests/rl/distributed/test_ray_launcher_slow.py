@@ -30,7 +30,7 @@ TINY = [*TINY_RUN, "cluster.engines=2", "cluster.engine_cpus=0.5", "cluster.trai
 
 
 async def test_ray_run_bounds_staleness_syncs_engines_and_resumes(tmp_path, bm25_index_dir):
-    model_dir = tiny_hf_folder(tmp_path / "tiny")
+    model_dir = tiny_hf_folder(tmp_path / "tiny", max_positions=8192)  # holds the budget (clipped to the window)
     config = load_config(TrainConfig, None, [f"model={model_dir}", f"out_dir={tmp_path}", *TINY])
     run = tmp_path / "run"
     start = time.perf_counter()

@@ -43,10 +43,10 @@ async def reward_by_answer(traj):
 
 
 def make(outcome, group=2, questions=2, eta=0, max_concurrent=8, n_items=4, epochs=1, filter_cfg=None,
-         overtaken="wait", agent=VersionedAgent):
+         overtaken="wait", agent=VersionedAgent, episode_timeout_s=0.0):
     engine = F.UpdatableScriptedEngine([])
     r = RolloutConfig(group_size=group, batch_questions=questions, max_staleness=eta, max_concurrent=max_concurrent,
-                      overtaken=overtaken)
+                      overtaken=overtaken, episode_timeout_s=episode_timeout_s)
     ctrl = StalenessController(r.batch_size, eta, max_concurrent)
     data = TrainData(F.items(n_items), epochs=epochs, shuffle=False)
     ex = RolloutExecutor(lambda s: agent(engine, s, outcome), data, reward_by_answer, ctrl, r,
@@ -229,6 +229,38 @@ async def test_a_cancellation_inside_the_agent_fails_the_episode_and_finishes_it
     batch = await asyncio.wait_for(ex.aget_batch(1), timeout=5)  # q0's group (all failed) must not block
     assert [t.qid for t in batch[0]] == ["q1", "q1"]
     assert ctrl.state.drops["engine_error"] == 2
+    await ex.aclose()
+
+
+class HungOnQ0(VersionedAgent):
+    """q0's request never answers (a hung engine or tool server); other questions answer normally.
+    A fake for determinism: a real hung server would make the test as slow as its cap, and flaky."""
+
+    async def arun(self, question, *, qid="", gold=None):
+        if qid == "q0":
+            await asyncio.Event().wait()
+        return await super().arun(question, qid=qid, gold=gold)
+
+
+async def test_an_episode_past_its_wall_clock_cap_is_dropped_as_timeout_and_the_run_goes_on():
+    # eta = 0, one group per batch: only q0's group may start, so without the cap nothing would ever be trained
+    ex, _, ctrl = make(alternate, group=2, questions=1, eta=0, n_items=4, agent=HungOnQ0, episode_timeout_s=0.2)
+    ex.start()
+    batch = await asyncio.wait_for(ex.aget_batch(1), timeout=10)
+    assert [t.qid for t in batch[0]] == ["q1", "q1"]
+    assert ctrl.state.drops == {"timeout": 2}  # typed, and the hung episodes freed their slots
+    assert [(d.qid, d.detail) for d in ex.recent_drops] == [("q0", "the episode ran past its wall-clock cap of 0.2 s")] * 2
+    stats = ex.pop_stats()
+    assert stats.drops == {"timeout": 2} and stats.episodes >= 4  # what the metrics row reports as drops/timeout
+    await ex.aclose()
+
+
+async def test_without_a_cap_a_hung_episode_keeps_its_group_waiting():
+    ex, _, ctrl = make(alternate, group=2, questions=1, eta=0, n_items=4, agent=HungOnQ0)
+    ex.start()
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(ex.aget_batch(1), timeout=0.5)
+    assert ctrl.state.running == 2 and not ctrl.state.drops
     await ex.aclose()
 
 

@@ -13,11 +13,17 @@ def test_help_lists_config_keys(capsys):
         main(["train", "--help"])
     out = capsys.readouterr().out
     assert "rollout.max_staleness" in out and "checkpoint.keep_last" in out and "--resume" in out
+    assert "rollout.episode_timeout_s" in out and "drops/timeout" in out  # the cap, and where it is counted
 
 
 def test_unknown_key_names_the_key(capsys):
     assert main(["train", "rollout.nope=3"]) == 2
     assert "rollout.nope" in capsys.readouterr().err
+
+
+def test_negative_episode_cap_names_the_key(capsys):
+    assert main(["train", "rollout.episode_timeout_s=-1"]) == 2
+    assert "rollout.episode_timeout_s" in capsys.readouterr().err
 
 
 def test_resume_of_a_folder_that_is_not_a_run(tmp_path, capsys):

@@ -131,7 +131,7 @@ def _run_folder(out: Path) -> Path | None:
 
 @pytest.mark.parametrize("eta", [0, 1])
 def test_sigkill_in_sft_and_5_in_rl_then_resume_equals_an_uninterrupted_run(tmp_path, bm25_index_dir, eta):
-    model = tiny_hf_folder(tmp_path / "tiny")
+    model = tiny_hf_folder(tmp_path / "tiny", max_positions=8192)  # holds the budget (clipped to the window)
     config = [*TINY, f"rollout.max_staleness={eta}"]
     rng = random.Random(12)
     t_start = time.monotonic()

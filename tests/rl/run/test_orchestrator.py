@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 
 from asearcher.agent.prompts import prompt_record
 from asearcher.rl.launch import atrain
+from asearcher.rl.rollout.data import TrainData
 from asearcher.rl.run.metrics import read_metrics
 from asearcher.rl.train.checkpoint import checkpoint_dirs
 
@@ -94,3 +95,50 @@ async def test_cancel_saves_a_checkpoint_and_resume_keeps_the_staleness_bound(tm
     # a step interrupted after its update is trained and checkpointed, but its metrics line is lost
     assert result.steps == 5 and steps[-1] == 5 and steps == sorted(steps) and len(steps) >= 4
     assert all(r["lag/max"] <= 1 for r in rows)
+
+
+class HungOnFirstQuestion(F.ToyAgent):
+    """Question 0's engine request never answers (a hung server): a fake, for a deterministic hang."""
+
+    async def arun(self, question, *, qid="", gold=None):
+        if qid == "q0":
+            await asyncio.Event().wait()
+        return await super().arun(question, qid=qid, gold=gold)
+
+
+async def test_episodes_past_the_cap_end_as_timeout_drops_in_metrics_and_the_run_finishes(tmp_path):
+    c = F.tiny_config(tmp_path, max_staleness=0, batch_questions=1)
+    # A cap far above a real episode here (6 tokens of a tiny model), so only the hung ones reach it, even on
+    # a loaded machine.
+    c.total_steps, c.data.epochs, c.rollout.episode_timeout_s = 3, 3, 3.0
+    parts = F.tiny_parts(c)
+    # q0 first: with eta = 0 and one group per batch only its group can start, so only the cap unblocks the run
+    parts.data = TrainData(F.items(4), epochs=c.data.epochs, shuffle=False)
+    parts.agent_factory = lambda s: HungOnFirstQuestion(parts.engine, s)
+    result = await asyncio.wait_for(atrain(c, tmp_path / "run", parts=parts, progress=False), timeout=120)
+    rows = read_metrics(tmp_path / "run" / "metrics.jsonl")
+    assert result.steps == 3 and [r["step"] for r in rows] == [1, 2, 3]
+    assert rows[0]["drops/timeout"] == 2  # q0's whole group, counted in the step that followed it
+    trained = [json.loads(line)["trajectory"]["qid"] for line in (tmp_path / "run" / "trajectories.jsonl").read_text().splitlines()]
+    assert "q0" not in trained and trained
+    total = int(sum(r.get("drops/timeout", 0) for r in rows))  # q0 again in later epochs, while the run lasted
+    assert f"timeout: {total}" in (tmp_path / "run" / "report.md").read_text()  # the run's report counts them
+
+
+async def test_prepare_runs_once_before_the_first_episode(tmp_path):
+    """Where build_rollout_parts fits the agent's budget to the engine: before any agent is made."""
+    c = F.tiny_config(tmp_path, max_staleness=0)
+    c.total_steps = 1
+    parts = F.tiny_parts(c)
+    calls, make = [], parts.agent_factory
+
+    async def prepare():
+        calls.append("prepare")
+
+    def factory(seed):
+        calls.append("episode")
+        return make(seed)
+
+    parts.prepare, parts.agent_factory = [prepare], factory
+    await atrain(c, tmp_path / "run", parts=parts, progress=False)
+    assert calls[0] == "prepare" and calls.count("prepare") == 1 and "episode" in calls

@@ -23,7 +23,8 @@ TINY = ["total_steps=1", "rollout.group_size=2", "rollout.batch_questions=1", "r
 
 
 async def test_warm_start_then_rl_from_its_weights_and_resume_reuses_it(tmp_path, bm25_index_dir, monkeypatch):
-    model = tiny_hf_folder(tmp_path / "tiny")
+    # A window that holds the ~1.5k-token prompts: the agent's budget is clipped to the model's window.
+    model = tiny_hf_folder(tmp_path / "tiny", max_positions=8192)
     config = load_config(TrainConfig, None, [f"model={model}", f"out_dir={tmp_path}", *TINY])
     built_from = []
     real_build = launch.build_components

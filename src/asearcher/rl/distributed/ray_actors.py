@@ -73,6 +73,12 @@ class EngineWorker:
     async def agenerate(self, request: GenRequest) -> GenResult:
         return await self.engine.agenerate(request)
 
+    async def acontext_length(self) -> int | None:
+        """The engine's context window (tokens one request may hold), None when it cannot tell."""
+        from asearcher.engines.limits import aengine_context_length
+
+        return await aengine_context_length(self.engine)
+
     async def aupdate_weights(self, path: str, version: int) -> int:
         """Load `path` (a safetensors file written by the trainer) as `version`; in-flight generations resume
         under the new weights."""

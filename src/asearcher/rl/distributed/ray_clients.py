@@ -62,18 +62,23 @@ class RayEngineClient:
     def __repr__(self) -> str:
         return f"RayEngineClient({self.name}, version={self.version})"
 
-    async def agenerate(self, request: GenRequest) -> GenResult:
+    async def _acall(self, method: str, *args: Any) -> Any:
+        """`method` of the actor; a dead actor raises `EngineUnavailable` (a RoutedEngine then tries another)."""
         try:
-            return await self.handle.agenerate.remote(request)
+            return await getattr(self.handle, method).remote(*args)
         except _actor_errors() as e:
             raise EngineUnavailable(f"{self.name}: engine actor unavailable: {e}") from e
 
+    async def agenerate(self, request: GenRequest) -> GenResult:
+        return await self._acall("agenerate", request)
+
     async def aupdate_weights(self, source: str | Path, version: int) -> None:
         """The actor loads `source` (a safetensors path on the shared folder) as `version`."""
-        try:
-            self.version = await self.handle.aupdate_weights.remote(str(source), version)
-        except _actor_errors() as e:
-            raise EngineUnavailable(f"{self.name}: engine actor unavailable: {e}") from e
+        self.version = await self._acall("aupdate_weights", str(source), version)
+
+    async def acontext_length(self) -> int | None:
+        """The actor's engine's context window (the training agents' budget is clipped to it)."""
+        return await self._acall("acontext_length")
 
     async def ahealth(self, timeout_s: float = 10.0) -> bool:
         try:

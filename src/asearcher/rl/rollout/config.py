@@ -24,6 +24,10 @@ class RolloutConfig:
         "wait", "A group started eta versions ago and still running (overtaken by shorter, later groups): wait = "
         "the trainer waits for it and trains it in this batch, so long episodes are never lost to staleness; "
         "drop = train what has finished and drop it later as too_stale (the long tail is lost).")
+    episode_timeout_s: float = cfg(
+        0.0, "Wall-clock cap of one training episode in seconds (0: none). An episode past it (a hung engine or "
+        "tool) is cancelled and dropped as 'timeout', like an episode whose engine failed: never trained, its "
+        "slot freed, its group finishing with the episodes that did end; counted in metrics as drops/timeout.")
     reward: RewardKind = cfg("f1_format", "Reward: f1_format (answer F1 x format), em (exact match x format), judge.")
     metrics: Literal["asearcher", "squad"] = cfg(
         "asearcher", "Answer F1/EM definitions of the f1_format / em rewards: asearcher (ASearcher's training "
@@ -36,6 +40,8 @@ class RolloutConfig:
         for name in ("group_size", "batch_questions", "max_concurrent"):
             if getattr(self, name) < 1:
                 raise UserError(f"rollout.{name} must be >= 1, got {getattr(self, name)}")
+        if self.episode_timeout_s < 0:
+            raise UserError(f"rollout.episode_timeout_s must be >= 0 (0: no cap), got {self.episode_timeout_s}")
         if self.max_staleness < 0:
             raise UserError(f"rollout.max_staleness must be >= 0, got {self.max_staleness}")
         if self.max_concurrent < self.group_size:

@@ -14,6 +14,10 @@ the long tail is trained within the bound instead of lost; with `drop` it trains
 and the overtaken group is dropped later as `DropReason.TOO_STALE`. Either way a buffered group that
 is too stale (e.g. after a resume) is dropped, never trained.
 
+A failed episode never stops the run: an engine error, or running past `rollout.episode_timeout_s`
+(a hung engine or tool), drops that episode with a typed reason (`engine_error`, `timeout`) and its
+group finishes with the others; only a bug in our reward or bookkeeping code ends the run.
+
 Episode seeds depend only on (rollout.seed, epoch, question position, sample index), so a resumed run
 restarts its in-flight groups with the same seeds (checkpoints store them via `state_dict()`).
 """
@@ -32,6 +36,7 @@ from typing import Any
 from asearcher.api.agent import Agent
 from asearcher.api.qa import AUG_ANSWER_KEY, QAItem
 from asearcher.api.trajectory import Trajectory
+from asearcher.failures import EpisodeTimeout, acapped
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.data import Draw, TrainData
 from asearcher.rl.rollout.filtering import FilterBudget, FilterConfig, filter_groups
@@ -217,7 +222,11 @@ class RolloutExecutor:
                              start_version: int) -> tuple[Trajectory | None, DropReason | None, str]:
         agent = self.agent_factory(seed)
         try:
-            traj = await agent.arun(item.question, qid=item.id, gold=list(item.golds))
+            traj = await acapped(agent.arun(item.question, qid=item.id, gold=list(item.golds)),
+                                 self.config.episode_timeout_s)
+        except EpisodeTimeout as e:  # a hung engine or tool: this episode fails, its group and the trainer go on
+            logger.warning("episode %s failed: %s", item.id, e)
+            return None, DropReason.TIMEOUT, str(e)
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():

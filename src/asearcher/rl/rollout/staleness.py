@@ -25,6 +25,7 @@ class DropReason(str, Enum):
     FILTERED_ALL_EQUAL = "filtered_all_equal"  # dynamic filtering: its group's rewards were all equal
     CANCELLED = "cancelled"  # aborted from outside (shutdown, resume, executor pause)
     ENGINE_ERROR = "engine_error"  # the inference engine failed
+    TIMEOUT = "timeout"  # the episode ran past rollout.episode_timeout_s (a hung engine or tool)
     AGENT_REJECTED = "agent_rejected"  # the agent loop returned None
     NO_REWARD = "no_reward"  # the reward function returned None (skip)
     NO_TOKENS = "no_tokens"  # the engine reported no token ids / logprobs: cannot be trained

@@ -39,6 +39,8 @@ class TrainComponents:
         eval_items: held-out questions (None: no held-out evaluation).
         eval_agent_factory: () -> a fresh agent for evaluation (same engine, evaluation sampling).
         closers: async callables run at the end (tools, judge engine, engine).
+        prepare: async callables `TrainLoop` runs once before the first episode, when the engine serves the
+            trainer's weights (`build_rollout_parts`: clipping the agent's budget to the engine's window).
     """
 
     trainer_model: Any | None
@@ -49,6 +51,7 @@ class TrainComponents:
     eval_items: list[QAItem] | None = None
     eval_agent_factory: Callable[[], Agent] | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    prepare: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
 
 
 def make_reward_fn(config: RolloutConfig, judge: Any = None) -> RewardFn:
@@ -111,6 +114,7 @@ def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_mo
     """Everything around a given engine: tools, data, reward, agent factories, held-out set (no model loading;
     the Ray launcher's rollout actor calls this with an engine that talks to engine actors). The caller
     closes `engine` itself."""
+    from asearcher.agent.budget import EngineFit
     from asearcher.agent.factory import make_agent
     from asearcher.rl.run.held_out import eval_setup
     from asearcher.tools import aclose_tools
@@ -120,15 +124,18 @@ def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_mo
     data = TrainData.from_config(config.data, config.filter.tolerance)
     judge, closers = _make_judge(config)
 
+    # Fitted once per run (one warning), before the first episode: `prepare` below.
+    fit = EngineFit(config.agent, engine)
+
     def agent_factory(seed: int) -> Agent:
-        return make_agent(config.agent.kind, engine, tools, dataclasses.replace(config.agent, seed=seed))
+        return make_agent(config.agent.kind, engine, tools, dataclasses.replace(fit.config, seed=seed))
 
     eval_items, eval_factory = None, None
     if config.eval.enabled:
-        eval_items, eval_factory = eval_setup(config, engine, tools)
+        eval_items, eval_factory = eval_setup(config, engine, tools, lambda: fit.config)
 
     async def close_tools() -> None:
         await aclose_tools(tools)
 
     return TrainComponents(trainer_model, engine, agent_factory, make_reward_fn(config.rollout, judge), data,
-                           eval_items, eval_factory, closers=[close_tools, *closers])
+                           eval_items, eval_factory, closers=[close_tools, *closers], prepare=[fit.afit])

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from asearcher.agent.config import AgentConfig
 from asearcher.api.agent import Agent
 from asearcher.api.engine import InferenceEngine
 from asearcher.api.qa import QAItem
@@ -18,9 +19,10 @@ from asearcher.rl.config import TrainConfig
 SUMMARY = "eval_summary.json"
 
 
-def eval_setup(config: TrainConfig, engine: InferenceEngine, tools: dict[str, Any]) -> tuple[list[QAItem],
-                                                                                          Callable[[], Agent]]:
-    """The held-out questions and an agent factory on `engine` (the run's agent, evaluation sampling)."""
+def eval_setup(config: TrainConfig, engine: InferenceEngine, tools: dict[str, Any],
+               agent: Callable[[], AgentConfig]) -> tuple[list[QAItem], Callable[[], Agent]]:
+    """The held-out questions and an agent factory on `engine`: the run's agent as `agent()` gives it when
+    an episode starts (fitted to the engine's window), with evaluation sampling."""
     from asearcher.agent.factory import make_agent
 
     from asearcher.corpus.tasks import embedded_qa_file
@@ -29,9 +31,9 @@ def eval_setup(config: TrainConfig, engine: InferenceEngine, tools: dict[str, An
     spec = str(embedded_qa_file(config.eval.data, "test") or config.eval.data)
     items = load_qa(spec, config.data.data_root or None, limit=config.eval.questions)
     t = config.eval.temperature if config.eval.temperature >= 0 else config.agent.temperature
-    agent_config = dataclasses.replace(config.agent, temperature=t, seed=None)  # engine-seeded
 
     def factory() -> Agent:
+        agent_config = dataclasses.replace(agent(), temperature=t, seed=None)  # engine-seeded
         return make_agent(config.agent.kind, engine, tools, agent_config)
 
     return items, factory

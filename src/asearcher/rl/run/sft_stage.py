@@ -21,6 +21,7 @@ logger = logging.getLogger(__name__)
 
 async def arun_sft_stage(config: TrainConfig, run_dir: Path, progress: bool = True) -> str:
     """Run (or reuse) the shipped-model eval and the warm start; returns the SFT model folder."""
+    from asearcher.agent.budget import afit_to_engine
     from asearcher.engines.embedded import embedded_model_path
     from asearcher.engines.transformers_engine import TransformersEngine
     from asearcher.tools import aclose_tools
@@ -38,7 +39,8 @@ async def arun_sft_stage(config: TrainConfig, run_dir: Path, progress: bool = Tr
             logger.info("phase: eval shipped model (%s)", start_model)
             engine = TransformersEngine.from_path(start_model, config.engine)
             try:
-                items, factory = eval_setup(config, engine, tools)
+                agent = await afit_to_engine(config.agent, engine)
+                items, factory = eval_setup(config, engine, tools, lambda: agent)
                 await aevaluate(items, factory, shipped, config, f"shipped model {start_model}", progress)
             finally:
                 await engine.aclose()

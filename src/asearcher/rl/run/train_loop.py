@@ -181,6 +181,8 @@ class TrainLoop:
         if not resumed:
             seed_everything(c.seed)
         await self._sync()  # the engine serves the trainer's weights at the trainer's version
+        for prepare in self.parts.prepare:  # e.g. the agent's budget clipped to the engine's context window
+            await prepare()
         evals = self._load_evals()
         do_eval = c.eval.enabled and self.parts.eval_items is not None
         if do_eval and "before" not in evals and not resumed:
