@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "checkpoint (its config.yaml, plus any overrides given here); a run stopped in its SFT stage "
                    "continues from its last SFT checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the launch plan and exit without starting anything "
+                   "(no Ray, no weights loaded): actors with their GPUs / CPUs, estimated memory per GPU from the "
+                   "model's config.json (or built-in shapes of the recipe models), weight-sync path, files read; "
+                   "an impossible plan is an error naming the key")
     p.set_defaults(func=run)
 
 
@@ -92,6 +96,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         run_dir = None
         config = config_from_args(TrainConfig, args, config_file=resolve_recipe(args.config))
+    if args.dry_run:
+        from asearcher.rl.distributed.plan import make_launch_plan
+
+        print(make_launch_plan(config, str(run_dir or args.config or "cpu-default")).render())
+        return 0
     result = asyncio.run(atrain(config, run_dir, resume=bool(args.resume), progress=not args.no_progress))
     print(f"trained {result.steps} steps (policy version {result.version}); run folder {result.run_dir}")
     if result.report is not None:

@@ -88,6 +88,12 @@ def check_resources(ray: Any, plan: RayPlan) -> None:
                         "for a private Ray")
 
 
+def check_retrieval_server(config: TrainConfig) -> None:
+    """cluster.retrieval_server serves an index folder (or the embedded BM25), never a URL or the web."""
+    if config.retriever == "web" or config.retriever.startswith(("http://", "https://")):
+        raise UserError(f"cluster.retrieval_server=true serves an index folder, but retriever={config.retriever!r}")
+
+
 def _unwrap(e: BaseException) -> BaseException:
     """A UserError raised inside an actor reaches the CLI as itself (message, exit 2), not as a traceback."""
     cause = getattr(e, "cause", None)
@@ -126,8 +132,7 @@ async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resu
     from asearcher.rl.distributed import ray_actors as A
 
     if plan.retrieval_cpus:
-        if config.retriever == "web" or config.retriever.startswith(("http://", "https://")):
-            raise UserError(f"cluster.retrieval_server=true serves an index folder, but retriever={config.retriever!r}")
+        check_retrieval_server(config)
         server = ray.remote(A.RetrievalWorker).options(num_cpus=plan.retrieval_cpus).remote(config.retriever or None)
         actors.append(server)
         config = dataclasses.replace(config, retriever=await server.url.remote())
