@@ -161,3 +161,10 @@ def test_sglang_server_never_inherits_the_t1_logprob_switch(monkeypatch, tmp_pat
     monkeypatch.setenv("SGLANG_RETURN_ORIGINAL_LOGPROB", "1")
     env = SGLangServer(tmp_path, env={"HF_HUB_OFFLINE": "1"}).environment()
     assert "SGLANG_RETURN_ORIGINAL_LOGPROB" not in env and env["HF_HUB_OFFLINE"] == "1" and "PATH" in env
+
+
+async def test_a_published_weights_file_is_loaded_from_its_folder(engine, server) -> None:
+    """The Ray engine actors get DiskWeightSync's file path; SGLang loads a folder's safetensors."""
+    await engine.aupdate_weights("/run/weights/v3/model.safetensors", version=3)
+    update = [b for p, b in server.seen if p == "/update_weights_from_disk"]
+    assert update == [{"model_path": "/run/weights/v3", "weight_version": "3"}]

@@ -105,8 +105,11 @@ class SGLangEngine(ResumableRemoteEngine):
         if isinstance(source, WeightStream):  # a collective transfer from the trainer (NCCL)
             await source.areceive(self, version)
             return
+        # SGLang loads every *.safetensors of a model folder (a path that is not a folder is taken for a Hub id):
+        # given the file DiskWeightSync writes (<run>/weights/v<N>/model.safetensors), send its folder.
+        folder = Path(source).parent if str(source).endswith(".safetensors") else Path(source)
         data = await self._apost(
-            "/update_weights_from_disk", {"model_path": str(source), "weight_version": str(version)}
+            "/update_weights_from_disk", {"model_path": str(folder), "weight_version": str(version)}
         )
         _check_success(data, "/update_weights_from_disk")
 
