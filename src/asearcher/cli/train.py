@@ -59,8 +59,10 @@ def resolve_recipe(spec: str | None) -> Path:
 
 # Keys a resumed run may change: how long it runs, how often it saves, where metrics also go. Any
 # other key (model, data, agent, rewards, optimisation, staleness, ...) would mix records made with
-# different settings in one run, so `--resume` refuses it (issue 12: resume is safe).
-RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency")
+# different settings in one run, so `--resume` refuses it (issue 12: resume is safe). The Ray address is
+# where the cluster is, not how the run trains: a resumed Slurm job gets a new head (scripts/slurm_ray.sbatch).
+RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency",
+                     "cluster.ray_address")
 
 
 def check_resume_overrides(saved: object, config: object, run_dir: Path) -> None:

@@ -140,3 +140,12 @@ def test_local_mode_modules_do_not_import_ray():
             "asearcher.rl.distributed.ray_launcher, asearcher.rl.distributed.placement; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_trainer_ranks_get_one_bundle_each_for_their_placement_group():
+    gpu = make_plan(ClusterConfig(backend="ray", n_nodes=2, gpus_per_node=8, allocation="vllm.d12+d4",
+                                  trainer_cpus=2))
+    assert gpu.trainer_bundles() == [{"CPU": 2.0, "GPU": 1}] * 4
+    cpu = make_plan(ClusterConfig(backend="ray", trainer_workers=2, trainer_cpus=0.5))
+    assert cpu.trainer_bundles() == [{"CPU": 0.5}] * 2
+    assert make_plan(ClusterConfig(backend="ray", trainer_workers=2, trainer_cpus=0)).trainer_bundles() == []

@@ -80,7 +80,7 @@ def test_qwen25_7b_plan_arithmetic_by_hand():
     assert "66.31 GiB  total per GPU" in plan.render()
     assert not any("FSDP2 trainer rank: ~" in w for w in plan.warnings)
     text = plan.render()
-    assert "placement group: 32 bundles {GPU: 1, CPU: 1}" in text
+    assert "placement group: 32 bundles {CPU: 1, GPU: 1}" in text
     assert "the plan takes 128 GPUs and 129 CPUs" in text  # 96 + 32 GPUs; 96 + 32 + 1 rollout CPUs
     assert "disk: the trainer (rank 0) writes" in text and "NCCL broadcast" in text
     assert "shapes from built-in table (Qwen2.5-7B; folder not on this machine)" in text

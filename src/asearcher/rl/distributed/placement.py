@@ -53,6 +53,12 @@ class RayPlan:
     def total_gpus(self) -> int:
         return self.engines * self.engine_gpus + self.trainer_workers * self.trainer_gpus
 
+    def trainer_bundles(self) -> list[dict[str, float]]:
+        """The placement group of the trainer ranks: one bundle per rank (its CPUs and GPU), packed on as few
+        nodes as fit so the FSDP2 collectives stay on fast links; [] when a rank reserves nothing."""
+        bundle = {k: v for k, v in (("CPU", self.trainer_cpus), ("GPU", self.trainer_gpus)) if v}
+        return [dict(bundle) for _ in range(self.trainer_workers)] if bundle else []
+
     def describe(self) -> str:
         """One line per actor kind, for the log and `--help`-style summaries."""
         eng = f"{self.engines} x engine ({self.server}, {self.engine_cpus:g} CPU, {self.engine_gpus} GPU"

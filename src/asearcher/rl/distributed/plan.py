@@ -266,9 +266,9 @@ def _ray_groups(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings:
     kind = "FSDP2 trainer rank" if fsdp else "trainer"
     trainer.title = f"{plan.trainer_workers} x {kind}"
     trainer.resources = f"{plan.trainer_gpus} GPU, {plan.trainer_cpus:g} CPU each"
-    if fsdp:
-        bundle = "{" + (f"GPU: {plan.trainer_gpus}, " if plan.trainer_gpus else "") + f"CPU: {plan.trainer_cpus:g}" + "}"
-        trainer.notes.insert(0, f"placement group: {plan.trainer_workers} bundles {bundle}, strategy PACK (ranks on as "
+    if fsdp and (bundles := plan.trainer_bundles()):
+        bundle = ", ".join(f"{k}: {v:g}" for k, v in bundles[0].items())
+        trainer.notes.insert(0, f"placement group: {len(bundles)} bundles {{{bundle}}}, strategy PACK (ranks on as "
                                 "few nodes as fit)")
     groups.append(trainer)
     _check_fits(trainer, config, "trainer.max_tokens_per_mb, fsdp.gradient_checkpointing or the training part of "
