@@ -120,13 +120,13 @@ def trainer_group(config: TrainConfig, shape: ModelShape, ranks: int, on_gpu: bo
                          f"{layers} layers", compute * (shape.root_params + layers * shape.layer_params)))
     t = config.trainer.max_tokens_per_mb
     per_layer = t * shape.saved_bytes_per_token_layer(compute)
-    if config.fsdp.gradient_checkpointing:
+    if fsdp and config.fsdp.gradient_checkpointing:
         g.memory += [(f"activations: {shape.layers} layer inputs x {t} tokens (gradient checkpointing)",
                       shape.layers * t * shape.hidden * compute),
                      ("activations: one layer recomputed in the backward", per_layer)]
-    else:
-        g.memory.append((f"activations: {shape.layers} layers x {t} tokens (fsdp.gradient_checkpointing=false)",
-                         shape.layers * per_layer))
+    else:  # only the FSDP2 trainer checkpoints (rl/distributed/fsdp_trainer.py)
+        why = "fsdp.gradient_checkpointing=false" if fsdp else "the single-process trainer does not checkpoint"
+        g.memory.append((f"activations: {shape.layers} layers x {t} tokens ({why})", shape.layers * per_layer))
     # The LM head's logits in the compute dtype and the float32 copy the logprob keeps for the backward
     # (rl/algo/logprobs.py); an upper bound: every token of the micro-batch counted, not only trained ones.
     g.memory.append((f"logits {t} tokens x vocab {shape.vocab} (compute dtype + fp32 copy)",
