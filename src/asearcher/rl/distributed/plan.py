@@ -96,15 +96,21 @@ def _check_fits(group: ActorGroup, config: TrainConfig, keys: str, warnings: lis
                         f"GPU is estimated: little room for what the estimate leaves out ({keys})")
 
 
-def trainer_group(config: TrainConfig, shape: ModelShape, ranks: int, on_gpu: bool, fsdp: bool,
-                  warnings: list[str]) -> ActorGroup:
+def _master_bytes(config: TrainConfig, on_gpu: bool, fsdp: bool) -> int:
+    """Bytes per parameter of the trainer's weights (and so of its gradients and AdamW moments), as
+    rl/train/model.trainer_dtype resolves it: 'auto' is float32 when sharded (FSDP2 computes in
+    fsdp.param_dtype) or on CPU, bfloat16 for one process on a GPU."""
+    if config.trainer_dtype == "auto" and (fsdp or not on_gpu):
+        return 4
+    return _dtype_bytes(config.trainer_dtype, on_gpu)
+
+
+def trainer_group(config: TrainConfig, shape: ModelShape, ranks: int, on_gpu: bool, fsdp: bool) -> ActorGroup:
     """The trainer's memory per rank: state sharded over the ranks (FSDP2) or whole (one process),
     parameters gathered for compute, activations and logits of one micro-batch."""
     p = shape.params
     sharded = ranks if fsdp else 1
-    # trainer_dtype auto keeps float32 master weights when sharded (rl/train/model.trainer_dtype).
-    master = 4 if (config.trainer_dtype == "auto" and (fsdp or not on_gpu)) else _dtype_bytes(config.trainer_dtype,
-                                                                                               on_gpu)
+    master = _master_bytes(config, on_gpu, fsdp)
     compute = _dtype_bytes(config.fsdp.param_dtype, on_gpu) if fsdp else master
     mdt = "fp32" if master == 4 else "bf16"
     shard = f"sharded over {ranks} ranks" if fsdp else "one process, not sharded"
@@ -172,7 +178,8 @@ def server_group(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings
 
 
 def _check_packing(plan: RayPlan, config: TrainConfig) -> None:
-    """Servers stay on one node: they must fit the nodes' GPUs whole, with the trainer ranks in the rest."""
+    """Servers stay on one node: they must fit the nodes' GPUs whole. The trainer ranks (one GPU each) take
+    any GPUs left, which make_plan has counted."""
     c = config.cluster
     if not plan.engine_gpus:
         return
@@ -262,7 +269,7 @@ def _ray_groups(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings:
     else:
         groups.append(ActorGroup(f"{plan.engines} x engine (in-process transformers)", f"{plan.engine_cpus:g} CPU each"))
     fsdp = uses_fsdp(config, plan.trainer_workers)
-    trainer = trainer_group(config, shape, plan.trainer_workers, plan.trainer_gpus > 0, fsdp, warnings)
+    trainer = trainer_group(config, shape, plan.trainer_workers, plan.trainer_gpus > 0, fsdp)
     kind = "FSDP2 trainer rank" if fsdp else "trainer"
     trainer.title = f"{plan.trainer_workers} x {kind}"
     trainer.resources = f"{plan.trainer_gpus} GPU, {plan.trainer_cpus:g} CPU each"
@@ -280,7 +287,7 @@ def _ray_groups(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings:
 def _local_groups(config: TrainConfig, shape: ModelShape, warnings: list[str]) -> list[ActorGroup]:
     """A cluster.backend=local run: engine, trainer and rollout in this process."""
     on_gpu = config.engine.device.startswith("cuda")
-    g = trainer_group(config, shape, 1, on_gpu, config.fsdp.mode == "on", warnings)
+    g = trainer_group(config, shape, 1, on_gpu, config.fsdp.mode == "on")
     g.title = "1 x this process (in-process transformers engine, trainer, rollout)"
     g.resources = "1 GPU" if on_gpu else "CPU"
     dtype = _dtype_bytes(config.engine.dtype, on_gpu)
