@@ -151,3 +151,20 @@ async def test_real_sglang_server_roundtrip() -> None:
     res = await eng.agenerate(GenRequest(input_ids=[1, 2, 3, 4], max_new_tokens=8, temperature=1.0))
     assert len(res.output_ids) == len(res.logprobs) > 0 and all(lp <= 0 for lp in res.logprobs)
     await eng.aclose()
+
+
+def test_sglang_server_never_inherits_the_t1_logprob_switch(monkeypatch, tmp_path):
+    """SGLANG_RETURN_ORIGINAL_LOGPROB=1 would make the server report T = 1 logprobs (module docstring): a server
+    we launch for training drops it from its environment, and keeps the rest."""
+    from asearcher.engines.sglang_engine import SGLangServer
+
+    monkeypatch.setenv("SGLANG_RETURN_ORIGINAL_LOGPROB", "1")
+    env = SGLangServer(tmp_path, env={"HF_HUB_OFFLINE": "1"}).environment()
+    assert "SGLANG_RETURN_ORIGINAL_LOGPROB" not in env and env["HF_HUB_OFFLINE"] == "1" and "PATH" in env
+
+
+async def test_a_published_weights_file_is_loaded_from_its_folder(engine, server) -> None:
+    """The Ray engine actors get DiskWeightSync's file path; SGLang loads a folder's safetensors."""
+    await engine.aupdate_weights("/run/weights/v3/model.safetensors", version=3)
+    update = [b for p, b in server.seen if p == "/update_weights_from_disk"]
+    assert update == [{"model_path": "/run/weights/v3", "weight_version": "3"}]

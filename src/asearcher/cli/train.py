@@ -34,6 +34,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "checkpoint (its config.yaml, plus any overrides given here); a run stopped in its SFT stage "
                    "continues from its last SFT checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--dry-run", action="store_true", help="print the launch plan and exit without starting anything "
+                   "(no Ray, no weights loaded): actors with their GPUs / CPUs, estimated memory per GPU from the "
+                   "model's config.json (or built-in shapes of the recipe models), weight-sync path, files read; "
+                   "an impossible plan is an error naming the key")
     p.set_defaults(func=run)
 
 
@@ -55,8 +59,10 @@ def resolve_recipe(spec: str | None) -> Path:
 
 # Keys a resumed run may change: how long it runs, how often it saves, where metrics also go. Any
 # other key (model, data, agent, rewards, optimisation, staleness, ...) would mix records made with
-# different settings in one run, so `--resume` refuses it (issue 12: resume is safe).
-RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency")
+# different settings in one run, so `--resume` refuses it (issue 12: resume is safe). The Ray address is
+# where the cluster is, not how the run trains: a resumed Slurm job gets a new head (scripts/slurm_ray.sbatch).
+RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency",
+                     "cluster.ray_address")
 
 
 def check_resume_overrides(saved: object, config: object, run_dir: Path) -> None:
@@ -92,6 +98,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         run_dir = None
         config = config_from_args(TrainConfig, args, config_file=resolve_recipe(args.config))
+    if args.dry_run:
+        from asearcher.rl.distributed.plan import make_launch_plan
+
+        print(make_launch_plan(config, str(run_dir or args.config or "cpu-default")).render())
+        return 0
     result = asyncio.run(atrain(config, run_dir, resume=bool(args.resume), progress=not args.no_progress))
     print(f"trained {result.steps} steps (policy version {result.version}); run folder {result.run_dir}")
     if result.report is not None:

@@ -62,10 +62,13 @@ class ResumableRemoteEngine:
 
     kind = "remote"
 
-    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
+    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
+                 owned_server: Any = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.config = config or EngineConfig()
         self.tokenizer = tokenizer
+        # A ServerProcess (engines/server_process.py) this engine started (engine.launch) and stops in aclose.
+        self.owned_server = owned_server
         self.version = 0
         self._calls: dict[str, list[Call]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,10 +101,12 @@ class ResumableRemoteEngine:
         return self._client  # type: ignore[return-value]
 
     async def aclose(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections (and stop the server if this engine launched it)."""
         if self._client is not None:
             await self._client.aclose()
             self._client, self._loop = None, None
+        if self.owned_server is not None:
+            self.owned_server.stop()
 
     # ---- public API ---------------------------------------------------------------------------
 

@@ -21,14 +21,38 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 from typing import Any, Literal
 
 from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.remote import Call, Chunk, ResumableRemoteEngine
+from asearcher.engines.server_process import ServerProcess
 from asearcher.engines.weight_stream import TensorMeta, WeightStream
 
 log = logging.getLogger(__name__)
+
+
+# Makes SGLang report T = 1 logprobs (see the module docstring): never set for a server we train against.
+ORIGINAL_LOGPROB_ENV = "SGLANG_RETURN_ORIGINAL_LOGPROB"
+
+
+class SGLangServer(ServerProcess):
+    """An SGLang server for `model` on 127.0.0.1 (a free port), as `python -m sglang.launch_server`
+    (engines/server_process.py: start, health wait, stop). Tensor / pipeline parallel sizes go in
+    `extra_args` (`--tp-size`, `--pp-size`). The environment drops SGLANG_RETURN_ORIGINAL_LOGPROB so the
+    reported logprobs are those of the sampled distribution."""
+
+    name = "SGLang"
+
+    def command(self) -> list[str]:
+        return [self.python, "-m", "sglang.launch_server", "--model-path", self.model, "--host", "127.0.0.1",
+                "--port", str(self.port), *self.extra_args]
+
+    def environment(self) -> dict[str, str]:
+        env = {**os.environ, **self.env}
+        env.pop(ORIGINAL_LOGPROB_ENV, None)
+        return env
 
 
 class SGLangEngine(ResumableRemoteEngine):
@@ -39,6 +63,7 @@ class SGLangEngine(ResumableRemoteEngine):
         config: timeouts, retries (`EngineConfig`).
         tokenizer: an `api.Tokenizer`, used to render `messages` and to decode output ids
             (`text == tokenizer.decode(output_ids)`); without one, `text` is the server's text.
+        owned_server: an `SGLangServer` this engine started and stops in `aclose` (engine.launch).
     """
 
     kind = "sglang"
@@ -80,8 +105,11 @@ class SGLangEngine(ResumableRemoteEngine):
         if isinstance(source, WeightStream):  # a collective transfer from the trainer (NCCL)
             await source.areceive(self, version)
             return
+        # SGLang loads every *.safetensors of a model folder (a path that is not a folder is taken for a Hub id):
+        # given the file DiskWeightSync writes (<run>/weights/v<N>/model.safetensors), send its folder.
+        folder = Path(source).parent if str(source).endswith(".safetensors") else Path(source)
         data = await self._apost(
-            "/update_weights_from_disk", {"model_path": str(source), "weight_version": str(version)}
+            "/update_weights_from_disk", {"model_path": str(folder), "weight_version": str(version)}
         )
         _check_success(data, "/update_weights_from_disk")
 

@@ -26,10 +26,6 @@ import asyncio
 import json
 import logging
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +36,7 @@ from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.openai_http import HTTPEngineError, raise_refusal
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
+from asearcher.engines.server_process import ServerProcess
 from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
 
 log = logging.getLogger(__name__)
@@ -57,81 +54,19 @@ def launch_args(model: str, host: str = "127.0.0.1", port: int = 8000) -> list[s
     ]
 
 
-class VLLMServer:
-    """A vLLM OpenAI server for `model` in a child process on 127.0.0.1 (a free port), launched with
-    `launch_args` and dev mode. For single-machine runs and tests; clusters start servers themselves.
+class VLLMServer(ServerProcess):
+    """A vLLM OpenAI server for `model` on 127.0.0.1 (a free port), launched with `launch_args` and dev
+    mode (engines/server_process.py: start, health wait, stop). Extra flags e.g. ["--enforce-eager",
+    "--max-model-len", "2048"]; env e.g. {"VLLM_CPU_KVCACHE_SPACE": "1"} on CPU."""
 
-    Args:
-        model: HF model folder.
-        python: interpreter that has vLLM (default: this one).
-        extra_args: more server flags (e.g. ["--enforce-eager", "--max-model-len", "2048"]).
-        env: extra environment (e.g. {"VLLM_CPU_KVCACHE_SPACE": "1"} on CPU).
-        log_path: where the server's output goes (default: discarded).
-    """
+    name = "vLLM"
 
-    def __init__(
-        self, model: str | Path, *, python: str = sys.executable, extra_args: list[str] | None = None,
-        env: dict[str, str] | None = None, log_path: str | Path | None = None,
-    ) -> None:
-        self.model = str(model)
-        self.python = python
-        self.extra_args = list(extra_args or [])
-        self.env = dict(env or {})
-        self.log_path = log_path
-        self.port = 0
-        self.startup_s = 0.0
-        self._proc: subprocess.Popen | None = None
+    def command(self) -> list[str]:
+        return [self.python, "-m", "vllm.entrypoints.openai.api_server", *launch_args(self.model, port=self.port),
+                *self.extra_args]
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self, timeout_s: float = 900.0) -> VLLMServer:
-        """Launch and wait until GET /health answers 200 (vLLM on CPU: minutes on a busy machine)."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server",
-               *launch_args(self.model, port=self.port), *self.extra_args]
-        env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", **self.env}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        start = time.perf_counter()
-        # Own process group: stop() ends the server and the engine/worker processes it spawned.
-        self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        while True:
-            if self._proc.poll() is not None:
-                raise RuntimeError(f"vLLM server exited with code {self._proc.returncode} (log: {self.log_path})")
-            try:
-                if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.perf_counter() - start > timeout_s:
-                self.stop()
-                raise RuntimeError(f"vLLM server not healthy after {timeout_s:.0f} s (log: {self.log_path})")
-            time.sleep(0.5)
-        self.startup_s = time.perf_counter() - start
-        log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
-        return self
-
-    def stop(self) -> None:
-        """Terminate the server's process group and wait for it."""
-        if self._proc is None:
-            return
-        proc, self._proc = self._proc, None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-    def __enter__(self) -> VLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "VLLM_SERVER_DEV_MODE": "1", **self.env}
 
 
 class VLLMEngine(ResumableRemoteEngine):
@@ -150,15 +85,8 @@ class VLLMEngine(ResumableRemoteEngine):
     def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
                  owned_server: VLLMServer | None = None) -> None:
         root = base_url.rstrip("/")
-        super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer)
+        super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer, owned_server)
         self.model = self.config.model
-        self.owned_server = owned_server
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections (and stop the server if this engine launched it)."""
-        await super().aclose()
-        if self.owned_server is not None:
-            self.owned_server.stop()
 
     async def _amodel(self) -> str:
         if not self.model:

@@ -48,9 +48,10 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
     write_run_record(config, run_dir, resume)  # the prompt's name and text hash, as eval records them
     logger.info("run folder: %s", run_dir)
     if config.cluster.backend == "slurm":
-        raise UserError("cluster.backend=slurm: start Ray inside the Slurm allocation (`ray start --head` on the first "
-                        "node, `ray start --address=HEAD:6379` on the others), then run with cluster.backend=ray "
-                        "cluster.ray_address=HEAD:6379 (docs/scale-out.md, 'Ray launcher')")
+        raise UserError("cluster.backend=slurm: Slurm runs go through Ray: `sbatch --nodes=N scripts/slurm_ray.sbatch "
+                        "RECIPE` starts Ray inside the allocation (`ray start --head` on the first node, `ray start "
+                        "--address=HEAD:6379` on the others) and runs the recipe with cluster.backend=ray "
+                        "cluster.ray_address=HEAD:6379 (docs/runbook.md)")
     if config.cluster.backend == "ray" and parts is not None:
         raise ValueError("cluster.backend=ray builds its parts inside Ray actors; given parts, use backend=local")
     if config.sft.enabled:

@@ -22,11 +22,35 @@ def test_parse_allocation_reads_the_papers_notation():
     assert (b.gen.gpus, b.train.gpus) == (128, 64)
 
 
-@pytest.mark.parametrize("bad", ["d4p1t1+d1p1t1", "tgi.d4p1t1+d1p1t1", "vllm.d4p1t1", "vllm.d4p1+d1p1t1",
-                                 "vllm.d0p1t1+d1p1t1", "vllm.d4p1t1+d1p1t1+d1p1t1"])
-def test_bad_allocation_is_a_user_error_naming_the_key(bad):
-    with pytest.raises(UserError, match="cluster.allocation"):
+@pytest.mark.parametrize("spec, gen, train", [
+    ("sglang.d2t8+d4t8", (2, 1, 8), (4, 1, 8)),       # asearcher_web_qwq.yaml: missing sizes are 1
+    ("sglang.d2t4p1+d1", (2, 1, 4), (1, 1, 1)),       # any order (ASearcher's judge server: sglang.d2t4p1)
+    ("d8p1t1+vllm.t2d3p1", (3, 1, 2), (8, 1, 1)),     # the generation part second, as AReaL's regex allowed
+    ("sglang:d4t2+fsdp:d8", (4, 1, 2), (8, 1, 1)),    # AReaL's newer spelling
+    (" vllm.d4p1 + d1p1t1 ", (4, 1, 1), (1, 1, 1)),   # whitespace ignored
+])
+def test_parse_allocation_reads_areals_other_forms(spec, gen, train):
+    a = parse_allocation(spec)
+    assert (a.gen, a.train) == (ParallelDims(*gen), ParallelDims(*train))
+
+
+@pytest.mark.parametrize("bad, why", [
+    ("d4p1t1+d1p1t1", "generation part"), ("tgi.d4p1t1+d1p1t1", "generation part"),
+    ("vllm.d4p1t1", "server-only"), ("vllm.d0p1t1+d1p1t1", ">= 1"),
+    ("vllm.d4p1t1+d1p1t1+d1p1t1", "joined by"), ("vllm.d4d2+d1", "appears twice"), ("vllm.d4x2+d1", "unknown size"),
+    ("vllm.d4p1t1|d4p1t1", "colocation"), ("sglang.d4+eval", "evaluation-only"), ("vllm.d2+megatron:d2", "megatron"),
+    ("vllm.d2+d2c2", "context parallelism"), ("vllm.d2+d2e2", "expert parallelism"), ("vllm.4+d2", "not a list"),
+])
+def test_bad_allocation_is_a_user_error_naming_the_key(bad, why):
+    with pytest.raises(UserError, match=rf"cluster.allocation=.*{why}"):
         load_config(TrainConfig, None, [f"cluster.allocation={bad}"])
+
+
+def test_sglang_allocations_plan_sglang_servers():
+    """The paper's recipes generate with SGLang: the launcher plans SGLang server actors for them."""
+    plan = make_plan(ClusterConfig(backend="ray", n_nodes=6, gpus_per_node=8, allocation="sglang.d2t8+d32"))
+    assert (plan.server, plan.engines, plan.engine_gpus, plan.engine_tp, plan.trainer_workers) == ("sglang", 2, 8, 8,
+                                                                                                 32)
 
 
 def test_cpu_plan_without_allocation():
@@ -75,7 +99,6 @@ async def test_several_trainer_workers_with_fsdp_off_is_refused_before_ray_start
 @pytest.mark.parametrize("cluster, match", [
     ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d8p1t1+d1p1t1"}, "needs 9 GPUs"),
     ({"n_nodes": 4, "gpus_per_node": 4, "allocation": "vllm.d1p1t8+d1p1t1"}, "one node"),
-    ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "sglang.d4p1t1+d1p1t1"}, "vLLM servers only"),
     ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d1p1t2"}, "d2p1t1 for 2 trainer GPUs"),
     ({"n_nodes": 2, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d2p2t1"}, "must be d<N>p1t1"),
     ({"n_nodes": 1, "gpus_per_node": 8, "allocation": "vllm.d4p1t1+d2p1t1", "trainer_workers": 3},
@@ -117,3 +140,12 @@ def test_local_mode_modules_do_not_import_ray():
             "asearcher.rl.distributed.ray_launcher, asearcher.rl.distributed.placement; "
             "assert 'ray' not in sys.modules, 'ray imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_trainer_ranks_get_one_bundle_each_for_their_placement_group():
+    gpu = make_plan(ClusterConfig(backend="ray", n_nodes=2, gpus_per_node=8, allocation="vllm.d12+d4",
+                                  trainer_cpus=2))
+    assert gpu.trainer_bundles() == [{"CPU": 2.0, "GPU": 1}] * 4
+    cpu = make_plan(ClusterConfig(backend="ray", trainer_workers=2, trainer_cpus=0.5))
+    assert cpu.trainer_bundles() == [{"CPU": 0.5}] * 2
+    assert make_plan(ClusterConfig(backend="ray", trainer_workers=2, trainer_cpus=0)).trainer_bundles() == []

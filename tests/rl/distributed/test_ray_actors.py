@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -68,3 +69,28 @@ async def test_engine_actors_window_reaches_the_rollout_sides_agents(tmp_path):
         await engine.aclose()
     finally:
         await actor.aclose()
+
+@pytest.mark.parametrize("server, expected", [
+    ("sglang", ["-m", "sglang.launch_server", "--model-path", "{model}", "--host", "127.0.0.1", "--port", "{port}",
+                "--tp-size", "2", "--pp-size", "1", "--context-length", "4096"]),
+    ("vllm", ["-m", "vllm.entrypoints.openai.api_server", "--model", "{model}", "--host", "127.0.0.1", "--port",
+              "{port}", "--logprobs-mode", "processed_logprobs", "--worker-extension-cls",
+              "asearcher.engines.vllm_ext.WeightUpdateExtension", "--tensor-parallel-size", "2",
+              "--pipeline-parallel-size", "1", "--distributed-executor-backend", "mp", "--context-length", "4096"]),
+])
+def test_engine_actor_launches_the_allocations_server_with_its_parallel_sizes(tmp_path, server, expected):
+    """The engine actor of a `sglang.` / `vllm.` allocation starts that server on its GPUs with t / p. Neither
+    server can run here (no GPU, neither package in this environment), so `engine.launch_python` is a stand-in
+    interpreter that records its command line and exits 3: the launch fails the way a crashing server does."""
+    model = tiny_hf_folder(tmp_path / "tiny")
+    record = tmp_path / "argv.txt"
+    fake = tmp_path / "fake-python"
+    fake.write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {record}\nexit 3\n')
+    fake.chmod(0o755)
+    config = load_config(TrainConfig, None, [f"model={model}", f"engine.launch_python={fake}",
+                                             "engine.launch_args=['--context-length', '4096']"])
+    with pytest.raises(RuntimeError, match=r"server exited with code 3"):
+        EngineWorker(config, str(model), server, tp=2, pp=1)
+    argv = record.read_text().splitlines()
+    port = argv[argv.index("--port") + 1]
+    assert argv == [a.format(model=model, port=port) for a in expected]

@@ -1,4 +1,4 @@
-"""The bundled recipes load into TrainConfig (schema checked now; the GPU ones run after scale-out)."""
+"""The bundled recipes load into TrainConfig and keep the values they cite (their launch plans: tests/cli/test_train_dry_run_cli.py)."""
 
 from __future__ import annotations
 

@@ -2,14 +2,21 @@
 and the multi-process trainer (`fsdp.*`). Plain dataclasses, no torch and no Ray: `TrainConfig` composes
 them, and a run's config is checked before any process starts.
 
-The GPU allocation uses AReaL's notation, which the paper's recipes quote:
+The GPU allocation uses AReaL's notation (the `allocation_mode` strings the paper's recipes quote, in
+AReaL's dotted form and its newer `server:` form), parsed by our own code:
 
-    <server>.d<D>p<P>t<T>+d<D>p<P>t<T>
+    <server>.<dims>+<dims>      e.g. sglang.d96p1t1+d32p1t1, sglang.d2t8+d4t8, vllm.d4+d4
+    <dims>+<server>.<dims>      the generation part may also come second, as in AReaL
+    <server>:<dims>+fsdp:<dims> AReaL's newer spelling of the same split
+
+    <dims>: d<D>, p<P>, t<T> in any order, each at most once, a missing one = 1; whitespace is ignored.
      generation: D engine replicas (data parallel), each a server on P x T GPUs
                  (pipeline x tensor parallel, all on one node)
      training:   D x P x T trainer GPUs (P = T = 1 here: D FSDP2 ranks, one GPU each)
 
-e.g. `vllm.d6p1t1+d2p1t1` on one 8-GPU node: six single-GPU vLLM servers and two trainer GPUs.
+e.g. `vllm.d6p1t1+d2p1t1` on one 8-GPU node: six single-GPU vLLM servers and two trainer GPUs. What AReaL
+also accepts but this project does not run (colocation with `|`, server-only or `+eval` allocations,
+context / expert parallel `c` / `e`, Megatron training) is refused with a UserError naming the key.
 """
 
 from __future__ import annotations
@@ -23,7 +30,11 @@ from asearcher.errors import UserError
 
 Server = Literal["transformers", "vllm", "sglang"]
 SERVERS = ("vllm", "sglang")
-_DIMS = re.compile(r"d(\d+)p(\d+)t(\d+)")
+_SERVER = re.compile(r"(vllm|sglang)[.:]")
+_DIM = re.compile(r"([a-z])(\d+)")
+_DIMS_TEXT = re.compile(r"(?:[a-z]\d+)+")
+# Sizes AReaL's syntax has but nothing here runs (its Megatron backend does).
+_NOT_RUN = {"c": "context", "e": "expert"}
 
 
 @dataclass(frozen=True)
@@ -52,26 +63,58 @@ class Allocation:
         return self.gen.gpus + self.train.gpus
 
 
-def _dims(text: str, spec: str) -> ParallelDims:
-    m = _DIMS.fullmatch(text)
-    if m is None:
-        raise UserError(f"cluster.allocation={spec!r}: {text!r} is not d<D>p<P>t<T> (e.g. d4p1t2)")
-    dims = ParallelDims(*(int(g) for g in m.groups()))
-    if min(dims.dp, dims.pp, dims.tp) < 1:
+def _dims(text: str, spec: str, part: str) -> ParallelDims:
+    """'d4t2' -> ParallelDims(4, 1, 2): letters in any order, each once, a missing one = 1."""
+    if not _DIMS_TEXT.fullmatch(text):
+        raise UserError(f"cluster.allocation={spec!r}: the {part} part {text!r} is not a list of sizes like d4p1t2 "
+                        "(d = data, p = pipeline, t = tensor parallel; any order, a missing one = 1)")
+    sizes: dict[str, int] = {}
+    for letter, number in _DIM.findall(text):
+        if letter in sizes:
+            raise UserError(f"cluster.allocation={spec!r}: {letter!r} appears twice in {text!r}")
+        if letter not in "dpt" + "".join(_NOT_RUN):
+            raise UserError(f"cluster.allocation={spec!r}: unknown size {letter}{number} in {text!r} (d, p, t)")
+        sizes[letter] = int(number)
+    if min(sizes.values()) < 1:
         raise UserError(f"cluster.allocation={spec!r}: every size in {text!r} must be >= 1")
-    return dims
+    for letter, what in _NOT_RUN.items():
+        if sizes.get(letter, 1) != 1:
+            raise UserError(f"cluster.allocation={spec!r}: {what} parallelism ({letter}{sizes[letter]}) is not "
+                            "implemented here (AReaL runs it with Megatron); use d, p and t only")
+    return ParallelDims(sizes.get("d", 1), sizes.get("p", 1), sizes.get("t", 1))
+
+
+def _split_parts(spec: str) -> tuple[str, str, str]:
+    """(server, generation dims, training dims) of a whitespace-free spec, either part first."""
+    if "|" in spec:
+        raise UserError(f"cluster.allocation={spec!r}: colocation ('|': generation and training on the same GPUs) is "
+                        "not supported; give them separate GPUs with '+', e.g. 'sglang.d4p1t1+d4p1t1'")
+    parts = spec.split("+")
+    gen = [i for i, p in enumerate(parts) if _SERVER.match(p)]
+    if len(parts) != 2 or len(gen) != 1:
+        raise UserError(f"cluster.allocation={spec!r}: expected a generation part and a training part joined by '+', "
+                        f"one of them starting with {' or '.join(s + '.' for s in SERVERS)}, e.g. 'sglang.d4p1t1+d4p1t1' "
+                        "(server-only and evaluation allocations are not training runs)")
+    m = _SERVER.match(parts[gen[0]])
+    train = parts[1 - gen[0]]
+    if train in ("eval", "cpu"):
+        raise UserError(f"cluster.allocation={spec!r}: '+{train}' is AReaL's evaluation-only allocation; training "
+                        "needs GPUs for the trainer, e.g. '+d4p1t1'")
+    backend, colon, dims = train.partition(":")
+    if colon:
+        if backend != "fsdp":
+            raise UserError(f"cluster.allocation={spec!r}: the training backend {backend!r} is not implemented here; "
+                            "the trainer is FSDP2 ('fsdp:' or no prefix)")
+        train = dims
+    return m.group(1), parts[gen[0]][m.end():], train  # type: ignore[union-attr]
 
 
 def parse_allocation(spec: str) -> Allocation:
-    """`'sglang.d24p1t1+d8p1t1'` -> Allocation(server='sglang', gen=(24, 1, 1), train=(8, 1, 1))."""
-    server, dot, rest = spec.partition(".")
-    if not dot or server not in SERVERS:
-        raise UserError(f"cluster.allocation={spec!r}: must start with one of {', '.join(s + '.' for s in SERVERS)} "
-                        "(the server that generates), e.g. 'vllm.d6p1t1+d2p1t1'")
-    parts = rest.split("+")
-    if len(parts) != 2:
-        raise UserError(f"cluster.allocation={spec!r}: expected generation+training, e.g. 'vllm.d6p1t1+d2p1t1'")
-    return Allocation(server, _dims(parts[0], spec), _dims(parts[1], spec))  # type: ignore[arg-type]
+    """`'sglang.d24p1t1+d8p1t1'` -> Allocation(server='sglang', gen=(24, 1, 1), train=(8, 1, 1));
+    `'sglang.d2t8+d4t8'` -> gen (2, 1, 8), train (4, 1, 8)."""
+    compact = "".join(spec.split())  # AReaL ignores whitespace
+    server, gen, train = _split_parts(compact)
+    return Allocation(server, _dims(gen, spec, "generation"), _dims(train, spec, "training"))  # type: ignore[arg-type]
 
 
 @dataclass
@@ -111,6 +154,8 @@ class ClusterConfig:
                           "vllm/sglang servers of P x T GPUs (pipeline x tensor parallel), then D x P x T trainer "
                           "GPUs, e.g. 'vllm.d6p1t1+d1p1t1'; empty = CPU actors (cluster.engines transformers "
                           "engines).")
+    gpu_memory_gib: float = cfg(80.0, "Memory of one GPU in GiB (80 for A100/H100/H800 80 GB, ~131 for H200 141 GB): "
+                                "`asearcher train --dry-run` checks each actor's estimated need against it.")
     engines: int = cfg(1, "backend=ray without allocation: engine actors (in-process transformers engines), "
                        "routed per trajectory.")
     engine_cpus: float = cfg(1.0, "backend=ray: CPUs reserved per engine actor (fractions allowed).")
@@ -138,6 +183,8 @@ class ClusterConfig:
         for name in ("engine_cpus", "trainer_cpus", "rollout_cpus", "retrieval_cpus"):
             if getattr(self, name) < 0:
                 raise UserError(f"cluster.{name} must be >= 0, got {getattr(self, name)}")
+        if self.gpu_memory_gib <= 0:
+            raise UserError(f"cluster.gpu_memory_gib must be > 0, got {self.gpu_memory_gib}")
         if self.num_cpus < 0:
             raise UserError(f"cluster.num_cpus must be >= 0, got {self.num_cpus}")
         if self.object_store_mb < 100:

@@ -53,6 +53,12 @@ class RayPlan:
     def total_gpus(self) -> int:
         return self.engines * self.engine_gpus + self.trainer_workers * self.trainer_gpus
 
+    def trainer_bundles(self) -> list[dict[str, float]]:
+        """The placement group of the trainer ranks: one bundle per rank (its CPUs and GPU), packed on as few
+        nodes as fit so the FSDP2 collectives stay on fast links; [] when a rank reserves nothing."""
+        bundle = {k: v for k, v in (("CPU", self.trainer_cpus), ("GPU", self.trainer_gpus)) if v}
+        return [dict(bundle) for _ in range(self.trainer_workers)] if bundle else []
+
     def describe(self) -> str:
         """One line per actor kind, for the log and `--help`-style summaries."""
         eng = f"{self.engines} x engine ({self.server}, {self.engine_cpus:g} CPU, {self.engine_gpus} GPU"
@@ -70,7 +76,7 @@ def make_plan(cluster: ClusterConfig) -> RayPlan:
     More than one trainer worker means the FSDP2 trainer (rl/distributed/fsdp_trainer.py), one rank per actor: on CPU
     `cluster.trainer_workers` actors, on GPUs one actor per GPU of the allocation's training part.
     Raises UserError naming the key when the allocation does not fit the nodes, or asks for something
-    not implemented (tensor / pipeline parallel training, SGLang servers launched by Ray).
+    not implemented (tensor / pipeline parallel training).
     """
     c = cluster
     retrieval_cpus = c.retrieval_cpus if c.retrieval_server else 0.0
@@ -87,9 +93,6 @@ def make_plan(cluster: ClusterConfig) -> RayPlan:
     if per_engine > c.gpus_per_node:
         raise UserError(f"cluster.allocation={c.allocation!r}: one engine spans {per_engine} GPUs (p x t) but a node "
                         f"has cluster.gpus_per_node={c.gpus_per_node}; an engine server stays on one node")
-    if alloc.server == "sglang":
-        raise UserError(f"cluster.allocation={c.allocation!r}: the Ray launcher starts vLLM servers only so far; use "
-                        "'vllm.' (SGLang servers can be started by hand and used through engines/sglang_engine.py)")
     if alloc.train.pp != 1 or alloc.train.tp != 1:
         d = alloc.train.gpus
         raise UserError(f"cluster.allocation={c.allocation!r}: the training part must be d<N>p1t1 (the FSDP2 trainer "

@@ -1,7 +1,7 @@
 """What runs inside each Ray actor of a `cluster.backend=ray` run (rl/distributed/ray_launcher.py places them).
 
-    EngineWorker   x N   an InferenceEngine: in-process TransformersEngine (CPU), or a vLLM server on the
-                         actor's GPUs driven through VLLMEngine from inside the actor
+    EngineWorker   x N   an InferenceEngine: in-process TransformersEngine (CPU), or a vLLM / SGLang server on
+                         the actor's GPUs driven through VLLMEngine / SGLangEngine from inside the actor
     TrainerWorker  x 1   the PPO Trainer (rl/train/trainer.py) and its model; publishes weights to the shared
                          folder (DiskWeightSync) and writes checkpoints
     FSDPTrainerWorker x N   instead, with several trainer workers: one rank of the FSDP2 trainer
@@ -37,8 +37,18 @@ def _has_gpu() -> bool:
     return torch.cuda.is_available()  # Ray sets CUDA_VISIBLE_DEVICES to the actor's GPUs (none: no CUDA)
 
 
+# Each server's flags for tensor x pipeline parallel on the actor's GPUs. vLLM's workers use multiprocessing,
+# not Ray, so they do not ask the cluster for resources the plan already gave this actor; SGLang's
+# scheduler processes are its own children anyway.
+SERVER_PARALLEL_ARGS = {
+    "vllm": lambda tp, pp: ["--tensor-parallel-size", str(tp), "--pipeline-parallel-size", str(pp),
+                            "--distributed-executor-backend", "mp"],
+    "sglang": lambda tp, pp: ["--tp-size", str(tp), "--pp-size", str(pp)],
+}
+
+
 class EngineWorker:
-    """One rollout engine replica. `server` is a RayPlan.server: 'transformers' or 'vllm'."""
+    """One rollout engine replica. `server` is a RayPlan.server: 'transformers', 'vllm' or 'sglang'."""
 
     def __init__(self, config: TrainConfig, model_dir: str, server: str, tp: int = 1, pp: int = 1) -> None:
         setup_logging()
@@ -51,15 +61,13 @@ class EngineWorker:
                 engine_config = dataclasses.replace(engine_config, device="cuda")
             self.engine: Any = TransformersEngine.from_path(model_dir, engine_config)
             set_attention(self.engine.model, engine_config.attn_implementation)  # as the local mode's engine
-        elif server == "vllm":
-            # engines/factory.py's engine.launch: a vLLM server on this actor's GPUs (Ray sets
-            # CUDA_VISIBLE_DEVICES), owned and stopped by the engine. Its workers use multiprocessing, not Ray,
-            # so they do not ask the cluster for resources the plan already gave this actor.
+        elif server in SERVER_PARALLEL_ARGS:
+            # engines/factory.py's engine.launch: a vLLM / SGLang server on this actor's GPUs (Ray sets
+            # CUDA_VISIBLE_DEVICES), owned and stopped by the engine.
             from asearcher.engines.factory import make_engine
 
-            args = ["--tensor-parallel-size", str(tp), "--pipeline-parallel-size", str(pp),
-                    "--distributed-executor-backend", "mp", *config.engine.launch_args]
-            engine_config = dataclasses.replace(config.engine, backend="vllm", launch=True, servers=[],
+            args = SERVER_PARALLEL_ARGS[server](tp, pp) + list(config.engine.launch_args)
+            engine_config = dataclasses.replace(config.engine, backend=server, launch=True, servers=[],
                                                 launch_args=args)
             self.engine = make_engine(model_dir, config=engine_config)
         else:
@@ -86,7 +94,7 @@ class EngineWorker:
         return self.engine.version
 
     async def aclose(self) -> None:
-        """Stop the engine (and the vLLM server it launched)."""
+        """Stop the engine (and the server it launched)."""
         await self.engine.aclose()
 
 

@@ -2,9 +2,10 @@
 
     driver (asearcher train)          starts / joins Ray, places the actors of `make_plan(config.cluster)`,
       |                               waits for the rollout actor's result; Ctrl-C -> cancel -> checkpoint
-      +-- EngineWorker x N            generation (in-process transformers on CPU; a vLLM server on GPUs)
+      +-- EngineWorker x N            generation (in-process transformers on CPU; a vLLM / SGLang server on GPUs)
       +-- TrainerWorker               PPO updates; writes <run>/weights/v<N>/ and checkpoints
-          or FSDPTrainerWorker x M    the same with several trainer workers: the ranks of one FSDP2 group
+          or FSDPTrainerWorker x M    the same with several trainer workers: the ranks of one FSDP2 group,
+                                      in one placement group (PACK)
       +-- RetrievalWorker (optional)  the retrieval HTTP server
       +-- RolloutWorker               executor + agents + tools + TrainLoop (the orchestrator)
 
@@ -88,6 +89,12 @@ def check_resources(ray: Any, plan: RayPlan) -> None:
                         "for a private Ray")
 
 
+def check_retrieval_server(config: TrainConfig) -> None:
+    """cluster.retrieval_server serves an index folder (or the embedded BM25), never a URL or the web."""
+    if config.retriever == "web" or config.retriever.startswith(("http://", "https://")):
+        raise UserError(f"cluster.retrieval_server=true serves an index folder, but retriever={config.retriever!r}")
+
+
 def _unwrap(e: BaseException) -> BaseException:
     """A UserError raised inside an actor reaches the CLI as itself (message, exit 2), not as a traceback."""
     cause = getattr(e, "cause", None)
@@ -111,8 +118,18 @@ async def _start_trainers(ray: Any, config: TrainConfig, plan: RayPlan, run_dir:
         actors.append(trainer)
         await asyncio.gather(trainer.ready.remote(), *also)
         return [trainer]
-    cls = ray.remote(A.FSDPTrainerWorker).options(num_cpus=plan.trainer_cpus, num_gpus=plan.trainer_gpus)
-    ranks = [cls.remote(config, config.model, weights, rank, n) for rank in range(n)]
+    cls = ray.remote(A.FSDPTrainerWorker)
+    options: list[dict[str, Any]] = [{"num_cpus": plan.trainer_cpus, "num_gpus": plan.trainer_gpus}] * n
+    if bundles := plan.trainer_bundles():
+        # Rank r in bundle r of one PACK placement group: reserved together, on as few nodes as fit.
+        from ray.util.placement_group import placement_group
+        from ray.util.scheduling_strategies import PlacementGroupSchedulingStrategy
+
+        group = placement_group(bundles, strategy="PACK")
+        actors.append(group)  # removed by _close
+        await group.ready()
+        options = [{**options[r], "scheduling_strategy": PlacementGroupSchedulingStrategy(group, r)} for r in range(n)]
+    ranks = [cls.options(**options[rank]).remote(config, config.model, weights, rank, n) for rank in range(n)]
     actors.extend(ranks)
     addr, port = await ranks[0].rendezvous.remote()
     logger.info("FSDP2 trainer: %d ranks, rendezvous %s:%d", n, addr, port)
@@ -126,8 +143,7 @@ async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resu
     from asearcher.rl.distributed import ray_actors as A
 
     if plan.retrieval_cpus:
-        if config.retriever == "web" or config.retriever.startswith(("http://", "https://")):
-            raise UserError(f"cluster.retrieval_server=true serves an index folder, but retriever={config.retriever!r}")
+        check_retrieval_server(config)
         server = ray.remote(A.RetrievalWorker).options(num_cpus=plan.retrieval_cpus).remote(config.retriever or None)
         actors.append(server)
         config = dataclasses.replace(config, retriever=await server.url.remote())
@@ -156,8 +172,8 @@ async def _run(ray: Any, config: TrainConfig, plan: RayPlan, run_dir: Path, resu
 
 
 async def _close(ray: Any, actors: list[Any], engines: list[Any]) -> None:
-    """Close the engines (a vLLM server's processes are stopped by its actor, not by ray.kill), then end
-    every actor this run started."""
+    """Close the engines (a server's processes are stopped by its actor, not by ray.kill), then end every
+    actor and placement group this run started."""
     if engines:
         try:
             results = await asyncio.wait_for(asyncio.gather(*(e.aclose.remote() for e in engines),
@@ -167,8 +183,14 @@ async def _close(ray: Any, actors: list[Any], engines: list[Any]) -> None:
                     logger.warning("closing an engine actor failed: %s", r)
         except TimeoutError:
             logger.warning("engine actors did not close within 60 s; killing them")
+    from ray.util.placement_group import PlacementGroup, remove_placement_group
+
     for a in actors:
-        ray.kill(a)
+        if not isinstance(a, PlacementGroup):
+            ray.kill(a)
+    for a in actors:
+        if isinstance(a, PlacementGroup):
+            remove_placement_group(a)  # after its actors: a joined cluster keeps it past this run otherwise
 
 
 async def atrain_ray(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
