@@ -1,15 +1,17 @@
-"""The world's failures versus ours, for the code that runs whole episodes (`eval`, `ask`, `synth`;
-training's rollout executor uses the wall-clock cap, `acapped`).
+"""The world's failures versus ours, for the code that runs whole episodes (`eval`, `ask`, `synth`,
+and training's rollout executor).
 
 An episode can fail because something outside this program misbehaved: a model server refuses the
 request or keeps failing, a retrieval server is down, hangs or answers garbage, the episode runs past
-its wall-clock cap. Such an episode ends with a typed stop (`context_limit`, `error`, `timeout`)
-recorded and counted, and the run goes on. Any other exception is a bug of ours and propagates.
+its wall-clock cap, the model does not fit the memory it was given. Such an episode ends with a typed
+stop (`context_limit`, `error`, `timeout`) recorded and counted, and the run goes on. Any other
+exception (a TypeError, a KeyError, a RuntimeError in general) is a bug of ours and propagates.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
@@ -54,9 +56,21 @@ def world_failures() -> tuple[type[BaseException], ...]:
     return (ContextLimitError, HTTPEngineError, RetrievalError, httpx.HTTPError, TimeoutError, ConnectionError)
 
 
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether `exc` says the model ran out of memory (an in-process engine's forward pass): the
+    machine's limit, not a bug. torch raises `torch.OutOfMemoryError` on a GPU but a plain RuntimeError
+    from its CPU allocator, recognised by the allocator's own words; any other RuntimeError is ours."""
+    if isinstance(exc, MemoryError):
+        return True
+    torch = sys.modules.get("torch")  # not imported: no torch tensor can have run out of memory
+    if torch is not None and isinstance(exc, torch.cuda.OutOfMemoryError):
+        return True
+    return isinstance(exc, RuntimeError) and "DefaultCPUAllocator: can't allocate memory" in str(exc)
+
+
 def classify(exc: BaseException) -> EpisodeFailure | None:
     """The typed failure for a world failure; None for anything else (a bug: re-raise it)."""
-    if not isinstance(exc, world_failures()):
+    if not isinstance(exc, world_failures()) and not is_out_of_memory(exc):
         return None
     if isinstance(exc, ContextLimitError):
         reason = StopReason.CONTEXT_LIMIT

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 
 import pytest
 import train_fakes as F
 
 from asearcher.api.trajectory import Segment, Trajectory
+from asearcher.engines.openai_http import HTTPEngineError
+from asearcher.retrieval.client import RetrievalError
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.data import TrainData
 from asearcher.rl.rollout.executor import RolloutExecutor
@@ -28,8 +31,12 @@ class VersionedAgent:
         VersionedAgent.started += 1
         await asyncio.sleep(0)
         kind = self.outcome(self.seed)
-        if kind == "error":
-            raise RuntimeError("engine down")
+        if kind == "error":  # a failure of the world: the episode is dropped, the run goes on
+            raise HTTPEngineError("POST /v1/completions failed after 3 attempts; last: 503")
+        if kind == "retrieval":
+            raise RetrievalError("retrieval server down")
+        if kind == "bug":  # a bug of ours: the run must stop with it
+            raise TypeError("arun() got an unexpected keyword argument 'turns'")
         if kind == "none":
             return None
         seg = Segment()
@@ -99,6 +106,45 @@ async def test_failed_episodes_carry_typed_reasons_and_free_their_slots():
     assert ctrl.state.running + ctrl.state.accepted <= ctrl.bound()
     await ex.aclose()
     assert ctrl.state.running == 0  # cancelled in-flight episodes are counted as rejected (CANCELLED)
+
+
+async def test_the_worlds_failures_are_dropped_as_engine_error_with_their_kind_and_the_run_goes_on():
+    outcomes = {0: "error", 1: "retrieval"}  # seeds are random: about 2 in 5 episodes fail
+    ex, engine, ctrl = make(lambda s: outcomes.get(s % 5, alternate(s)), group=2, questions=1, eta=0, n_items=40)
+    ex.start()
+    for version in range(1, 6):
+        batch = await asyncio.wait_for(ex.aget_batch(1), timeout=10)
+        assert batch and all(batch)  # trained on, despite the failures (partial groups may make more due)
+        await _step(ex, engine, version)
+    kinds = {d.detail.split(":")[0] for d in ex.recent_drops}
+    assert kinds == {"HTTPEngineError", "RetrievalError"}  # the drop says what failed
+    stats = ex.pop_stats()
+    assert stats.drops["engine_error"] == ctrl.state.drops["engine_error"] >= 2  # counted for drops/engine_error
+    await ex.aclose()
+
+
+@pytest.mark.parametrize("where", ["agent", "reward"])
+async def test_a_bug_of_ours_ends_the_run_with_its_traceback_instead_of_a_drop(where):
+    if where == "agent":
+        ex, engine, ctrl = make(lambda s: "bug" if s % 3 == 0 else alternate(s), group=2, questions=1, eta=0,
+                                n_items=40)
+    else:
+        ex, engine, ctrl = make(lambda s: "wrong", group=2, questions=1, eta=0, n_items=40)
+
+        async def reward(traj):
+            return {"right": 1.0}[traj.answer]  # KeyError on "wrong": our bug, not the world's
+
+        ex.reward_fn = reward
+    ex.start()
+    with pytest.raises((TypeError, KeyError)) as raised:
+        for version in range(1, 20):  # the bug comes within a few batches; never a hang
+            await asyncio.wait_for(ex.aget_batch(1), timeout=10)
+            await _step(ex, engine, version)
+    assert raised.type is (TypeError if where == "agent" else KeyError)
+    frames = [f.name for f in traceback.extract_tb(raised.value.__traceback__)]
+    assert ("arun" if where == "agent" else "reward") in frames  # where the bug is, not only where it surfaced
+    assert "engine_error" not in ctrl.state.drops  # never dropped as the world's failure
+    await ex.aclose()
 
 
 async def test_all_equal_groups_are_filtered_then_filtering_stalls_loudly():

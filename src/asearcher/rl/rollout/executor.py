@@ -14,9 +14,14 @@ the long tail is trained within the bound instead of lost; with `drop` it trains
 and the overtaken group is dropped later as `DropReason.TOO_STALE`. Either way a buffered group that
 is too stale (e.g. after a resume) is dropped, never trained.
 
-A failed episode never stops the run: an engine error, or running past `rollout.episode_timeout_s`
-(a hung engine or tool), drops that episode with a typed reason (`engine_error`, `timeout`) and its
-group finishes with the others; only a bug in our reward or bookkeeping code ends the run.
+An episode the model or the world failed never stops the run: running past `rollout.episode_timeout_s`
+(a hung engine or tool) drops it as `timeout`; an exception that `failures.classify` calls the world's
+drops it as `engine_error` (the engine's `HTTPEngineError`, with `EngineUnavailable` and `NoHealthyEngine`;
+`ContextLimitError`; `RetrievalError`; httpx's errors; `TimeoutError`; `ConnectionError`; running out of
+memory: `MemoryError`, torch's `OutOfMemoryError`, torch's CPU allocator failure), and so does a
+cancellation inside the agent (a closed engine's request); its group finishes with the others. Any other
+exception (a TypeError in the agent, a KeyError in the reward, a RuntimeError in general) is a bug of
+ours: it ends the run with its traceback, raised by the trainer's next `aget_batch`, never dropped silently.
 
 Episode seeds depend only on (rollout.seed, epoch, question position, sample index), so a resumed run
 restarts its in-flight groups with the same seeds (checkpoints store them via `state_dict()`).
@@ -36,7 +41,7 @@ from typing import Any
 from asearcher.api.agent import Agent
 from asearcher.api.qa import AUG_ANSWER_KEY, QAItem
 from asearcher.api.trajectory import Trajectory
-from asearcher.failures import EpisodeTimeout, acapped
+from asearcher.failures import EpisodeTimeout, acapped, classify
 from asearcher.rl.rollout.config import RolloutConfig
 from asearcher.rl.rollout.data import Draw, TrainData
 from asearcher.rl.rollout.filtering import FilterBudget, FilterConfig, filter_groups
@@ -235,9 +240,12 @@ class RolloutExecutor:
             # which must still finish its group, or a trainer waiting for that group would wait forever.
             logger.warning("episode %s failed: a request it awaited was cancelled", item.id)
             return None, DropReason.ENGINE_ERROR, "CancelledError inside the agent"
-        except Exception as e:  # deliberate fault tolerance: one failed engine call drops one episode
-            logger.warning("episode %s failed: %s: %s", item.id, type(e).__name__, e)
-            return None, DropReason.ENGINE_ERROR, f"{type(e).__name__}: {e}"
+        except Exception as e:  # deliberate fault tolerance, for the world's failures only
+            failure = classify(e)
+            if failure is None:
+                raise  # a bug of ours: _episode stops the run with it
+            logger.warning("episode %s failed: %s: %s", item.id, failure.kind, failure.message)
+            return None, DropReason.ENGINE_ERROR, f"{failure.kind}: {failure.message}"
         if traj is None:
             return None, DropReason.AGENT_REJECTED, "the agent returned None"
         traj.metadata["start_version"] = start_version

@@ -24,7 +24,7 @@ class DropReason(str, Enum):
     TOO_STALE = "too_stale"  # its oldest token is more than eta versions behind the trainer
     FILTERED_ALL_EQUAL = "filtered_all_equal"  # dynamic filtering: its group's rewards were all equal
     CANCELLED = "cancelled"  # aborted from outside (shutdown, resume, executor pause)
-    ENGINE_ERROR = "engine_error"  # the inference engine failed
+    ENGINE_ERROR = "engine_error"  # the model or the world failed it (engine, server, memory: failures.classify)
     TIMEOUT = "timeout"  # the episode ran past rollout.episode_timeout_s (a hung engine or tool)
     AGENT_REJECTED = "agent_rejected"  # the agent loop returned None
     NO_REWARD = "no_reward"  # the reward function returned None (skip)
