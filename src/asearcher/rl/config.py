@@ -55,11 +55,17 @@ class HeldOutConfig:
     data: str = cfg("default", "Held-out QA file or benchmark name; 'default' / 'facts' = the embedded task's held-out split "
                                "(qa_test.jsonl / facts_test.jsonl).")
     questions: int = cfg(32, "Questions evaluated (the first N of the file).")
+    shipped_questions: int = cfg(0, "Questions of the shipped-model eval before an SFT warm start (the first N of "
+                                    "eval.questions); 0 = all of them. That model never learnt the action format, "
+                                    "rambles to max_turns and scores ~0, so a few questions show it at a fraction "
+                                    "of the cost.")
     k: int = cfg(1, "Samples per question.")
     concurrency: int = cfg(8, "Episodes in flight during evaluation.")
     temperature: float = cfg(-1.0, "Sampling temperature for evaluation; -1 = the training agent's temperature.")
 
     def validate(self) -> None:
+        if self.shipped_questions < 0:
+            raise UserError(f"eval.shipped_questions must be >= 0 (0 = eval.questions), got {self.shipped_questions}")
         if self.questions < 1 or self.k < 1 or self.concurrency < 1:
             raise UserError(f"eval.questions, eval.k and eval.concurrency must be >= 1, got "
                             f"{self.questions}, {self.k}, {self.concurrency}")

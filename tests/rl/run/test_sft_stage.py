@@ -18,7 +18,7 @@ TINY = ["total_steps=1", "rollout.group_size=2", "rollout.batch_questions=1", "r
         "data.limit=4", "filter.enabled=false", "checkpoint.every_steps=0", "trainer.max_tokens_per_mb=8192",
         "agent.max_turns=2", "agent.max_new_tokens_per_turn=160", "agent.max_context_tokens=8192",
         "agent.max_observation_tokens=2048", "tools.topk=2", "tools.max_chars_per_hit=80", "engine.max_batch_size=4",
-        "eval.questions=2", "eval.concurrency=2", "eval.temperature=0.0",
+        "eval.questions=2", "eval.shipped_questions=1", "eval.concurrency=2", "eval.temperature=0.0",
         "sft.enabled=true", "sft.questions=4", "sft.batch_size=2", "sft.max_tokens_per_mb=8192"]
 
 
@@ -42,6 +42,9 @@ async def test_warm_start_then_rl_from_its_weights_and_resume_reuses_it(tmp_path
     assert not (run / "sft-work").exists()  # the finished warm start's checkpoints are gone
     assert built_from == [str(sft_dir)]
     assert set(result.evals) == {"shipped", "before", "after"} and result.steps == 1
+    # eval.shipped_questions=1: the shipped model on the first question only; SFT and RL on both
+    assert [len((run / f"eval_{s}" / "results.jsonl").read_text().splitlines())
+            for s in ("shipped", "before", "after")] == [1, 2, 2]
     assert load_config(TrainConfig, run / "config.yaml").model == str(model)  # the recipe as given
     report = (run / "report.md").read_text()
     rows = [line for line in report.splitlines() if line.startswith("| ") and "| qa_test |" in line]

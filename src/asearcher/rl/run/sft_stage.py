@@ -41,6 +41,7 @@ async def arun_sft_stage(config: TrainConfig, run_dir: Path, progress: bool = Tr
             try:
                 agent = await afit_to_engine(config.agent, engine)
                 items, factory = eval_setup(config, engine, tools, lambda: agent)
+                items = items[:config.eval.shipped_questions or len(items)]
                 await aevaluate(items, factory, shipped, config, f"shipped model {start_model}", progress)
             finally:
                 await engine.aclose()
