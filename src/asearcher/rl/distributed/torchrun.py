@@ -27,7 +27,7 @@ from asearcher.rl.distributed.fsdp_trainer import FSDPTrainer
 from asearcher.rl.interfaces import PolicyTrainer, protocol_methods
 from asearcher.rl.run.components import build_components
 from asearcher.rl.run.train_loop import TrainLoop
-from asearcher.rl.train.model import build_trainer_model
+from asearcher.rl.train.model import build_meta_trainer_model, build_trainer_model
 
 logger = logging.getLogger(__name__)
 
@@ -82,12 +82,17 @@ def uses_fsdp(config: TrainConfig, world_size: int | None = None) -> bool:
 def build_fsdp_trainer(config: TrainConfig, model_dir: str | Path) -> FSDPTrainer:
     """For one rank (a torchrun follower, or a launcher's trainer worker with RANK / WORLD_SIZE / MASTER_ADDR /
     MASTER_PORT set, one GPU visible or LOCAL_RANK set): join the group, build the trainer's model from
-    `model_dir` (rl/train/model.build_trainer_model, float32 master weights) and shard it. Every rank must
+    `model_dir` (rl/train/model.build_trainer_model, float32 master weights) and shard it. Only rank 0 reads
+    the weights; the others build the model on the meta device and receive their shards from rank 0. Every rank must
     call this (rank 0 under torchrun shards the model build_components made), then the same trainer
     methods in the same order."""
     device = init_distributed(config.fsdp)
-    model = build_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed, sharded=True,
-                                attn_implementation=config.engine.attn_implementation)
+    if dist.get_rank() == 0:  # reads the weights, and broadcasts them to the others' shards
+        model = build_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed, sharded=True,
+                                    attn_implementation=config.engine.attn_implementation)
+    else:  # no weights: the modules on the meta device, then only this rank's shards (FSDPTrainer)
+        model = build_meta_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed,
+                                         attn_implementation=config.engine.attn_implementation)
     return FSDPTrainer(model, config.trainer, config.fsdp, device=device)
 
 
