@@ -1,7 +1,9 @@
 """Meta-device loading under `torchrun --nproc-per-node 2` (gloo, CPU, fp32): `build_fsdp_trainer` on each
-rank, rank 1 building its model on the meta device and receiving only its shards from rank 0. Its sharded
-model must be the plainly loaded one: same logits, tied lm_head still tied, rotary buffers right, and one
-training step equal to the single-process trainer's.
+rank. From a safetensors folder every rank builds its model on the meta device and reads only its own
+shards from the files; from a pytorch_model.bin folder (or with LoRA) rank 0 loads the model and rank 1,
+on the meta device, receives its shards from rank 0. Either way the sharded model must be the plainly
+loaded one: same logits, tied lm_head still tied, rotary buffers right, and one training step equal to
+the single-process trainer's.
 
 The workers (this file run by torchrun) write what they saw to JSON files that the pytest process checks.
 """
@@ -25,19 +27,16 @@ HERE = Path(__file__).resolve()
 IDS = [[3, 17, 40, 2, 9, 81, 5, 33], [7, 7, 1, 60, 12, 4, 90, 11]]
 
 
-def _spy_builders(seen: dict) -> None:
-    """Record which builder `build_fsdp_trainer` used on this rank and whether its parameters were on meta."""
+def _spy_trainer(seen: dict) -> None:
+    """Record how `build_fsdp_trainer` made this rank's FSDPTrainer: model on meta? weights read from files?"""
     from asearcher.rl.distributed import torchrun
+    from asearcher.rl.distributed.fsdp_trainer import FSDPTrainer, is_on_meta
 
-    for name in ("build_trainer_model", "build_meta_trainer_model"):
-        real = getattr(torchrun, name)
+    def spy(model, *args, weights_from=None, **kwargs):
+        seen["on_meta"], seen["from_files"] = is_on_meta(model), weights_from is not None
+        return FSDPTrainer(model, *args, weights_from=weights_from, **kwargs)
 
-        def spy(*args, _real=real, _name=name, **kwargs):
-            model = _real(*args, **kwargs)
-            seen["builder"], seen["built_on_meta"] = _name, all(p.is_meta for p in model.parameters())
-            return model
-
-        setattr(torchrun, name, spy)
+    torchrun.FSDPTrainer = spy
 
 
 def _check_model(folder: Path, lora: bool, out: Path) -> None:
@@ -58,7 +57,7 @@ def _check_model(folder: Path, lora: bool, out: Path) -> None:
     if lora:
         config.lora = LoraConfig(enabled=True, rank=4, alpha=8, target_modules=["q_proj", "v_proj"])
     seen: dict = {}
-    _spy_builders(seen)
+    _spy_trainer(seen)
     trainer = build_fsdp_trainer(config, folder)
     plain, _ = load_causal_lm(folder, dtype="float32")
     ids = torch.tensor(IDS)
@@ -81,28 +80,42 @@ def _check_model(folder: Path, lora: bool, out: Path) -> None:
     out.write_text(json.dumps(seen))
 
 
-def _worker(out_dir: Path) -> None:
+def _folder(path: Path, tied: bool, fmt: str) -> Path:
+    """A tiny Llama folder, its weights in model.safetensors or (fmt 'bin') in pytorch_model.bin."""
+    from safetensors.torch import load_file
+
     from engines.tiny_hf import tiny_hf_folder  # tests/ on sys.path via PYTHONPATH set by the test
 
+    torch.manual_seed(1)
+    folder = tiny_hf_folder(path, tie_word_embeddings=tied)
+    if fmt == "bin":
+        torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+        (folder / "model.safetensors").unlink()
+    return folder
+
+
+# name -> (tied, weights format, LoRA)
+CASES = {"tied": (True, "safetensors", False), "untied": (False, "safetensors", False),
+         "tied_bin": (True, "bin", False), "tied_lora": (True, "safetensors", True)}
+
+
+def _worker(out_dir: Path) -> None:
     from asearcher.rl.distributed.torchrun import init_distributed
 
     init_distributed()
     rank = torch.distributed.get_rank()
-    cases = [("tied", True, False), ("untied", False, False)]
-    if importlib.util.find_spec("peft") is not None:
-        cases.append(("tied_lora", True, True))
-    for name, tied, lora in cases:
-        folder = out_dir / name
+    for name, (tied, fmt, lora) in CASES.items():
+        if lora and importlib.util.find_spec("peft") is None:
+            continue
         if rank == 0:
-            torch.manual_seed(1)
-            tiny_hf_folder(folder, tie_word_embeddings=tied)
+            _folder(out_dir / name, tied, fmt)
         torch.distributed.barrier()
-        _check_model(folder, lora, out_dir / f"{name}.rank{rank}.json")
+        _check_model(out_dir / name, lora, out_dir / f"{name}.rank{rank}.json")
     torch.distributed.destroy_process_group()
 
 
 def test_two_ranks_meta_loaded_equal_a_plain_load(tmp_path):
-    """Rank 1 builds on meta, rank 0 reads the file; both ranks' sharded model gives the plain model's logits
+    """Each way of filling meta-built shards gives on both ranks the plain model's logits
     (fp32 on CPU: the gathered weights are the file's exact values and the kernels are the same ones, so the
     difference is 0; 1e-6 leaves room for a reordered reduction only)."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
@@ -115,11 +128,13 @@ def test_two_ranks_meta_loaded_equal_a_plain_load(tmp_path):
     proc = subprocess.run(cmd, check=False, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-6000:]
     cases = sorted({p.name.split(".")[0] for p in tmp_path.glob("*.rank*.json")})
-    assert {"tied", "untied"} <= set(cases)
+    assert {"tied", "untied", "tied_bin"} <= set(cases)
     for case in cases:
         r0, r1 = (json.loads((tmp_path / f"{case}.rank{r}.json").read_text()) for r in (0, 1))
-        assert (r0["builder"], r0["built_on_meta"]) == ("build_trainer_model", False), case
-        assert (r1["builder"], r1["built_on_meta"]) == ("build_meta_trainer_model", True), case
+        from_files = CASES[case][1] == "safetensors" and not CASES[case][2]
+        # from the files: both ranks on meta; else rank 0 loads the whole model and broadcasts it to rank 1's
+        assert (r0["on_meta"], r0["from_files"]) == (from_files, from_files), (case, r0)
+        assert (r1["on_meta"], r1["from_files"]) == (True, from_files), (case, r1)
         for r in (r0, r1):
             assert r["logits_max_diff"] < 1e-6, (case, r)
             assert r["tied"] is case.startswith("tied"), (case, r)
