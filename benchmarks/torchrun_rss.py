@@ -12,8 +12,12 @@ builds the FSDP2 trainer (rl/distributed/fsdp_trainer.FSDPTrainer, float32 maste
 at a barrier so that every rank is measured once all are built:
   - full: every rank loads the whole model (rl/train/model.build_trainer_model) and then shards it: what
     `build_fsdp_trainer` did before meta-device loading, kept here as the reference;
-  - meta: rl/distributed/torchrun.build_fsdp_trainer, the production path: rank 0 loads the model, the
-    other ranks build it on the meta device and receive only their shards.
+  - broadcast: rank 0 loads the whole model, the other ranks build it on the meta device and receive their
+    shards from rank 0 (the path `build_fsdp_trainer` takes for LoRA or a non-safetensors checkpoint);
+  - meta: rl/distributed/torchrun.build_fsdp_trainer, the production path: every rank builds the model on
+    the meta device and reads only its own shards' rows from the safetensors file.
+`--src OLD/src` runs the ranks on another checkout's code (e.g. `git archive` of the commit before this
+change, where `meta` is then the old build_fsdp_trainer: a check that `full` reproduces it).
 
 Measured: each rank's peak RSS (VmHWM of /proc/self/status: it includes the pages of the safetensors file
 mapped while loading) and its RSS once built; the parent samples every 20 ms the ranks' summed RSS and
@@ -77,9 +81,15 @@ def worker(model_dir: str, mode: str, out_dir: str) -> None:
 
     start = time.perf_counter()
     config = TrainConfig()
-    if mode == "full":
+    if mode in ("full", "broadcast"):
         device = init_distributed(config.fsdp)
-        model = build_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed, sharded=True)
+        args = (model_dir, config.trainer_dtype, config.lora, config.seed)
+        if mode == "full" or dist.get_rank() == 0:
+            model = build_trainer_model(*args, sharded=True)
+        else:
+            from asearcher.rl.train.model import build_meta_trainer_model
+
+            model = build_meta_trainer_model(*args)
         trainer = FSDPTrainer(model, config.trainer, config.fsdp, device=device)
     else:
         trainer = build_fsdp_trainer(config, model_dir)
@@ -115,13 +125,13 @@ def _memory(procs: list[psutil.Process]) -> tuple[int, int]:
     return rss, anon
 
 
-def run(model_dir: Path, mode: str, n_ranks: int) -> dict:
+def run(model_dir: Path, mode: str, n_ranks: int, src: Path) -> dict:
     """One torchrun start; the ranks' reports plus the sampled peaks of their summed memory."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(src), os.environ.get("PYTHONPATH")]))}
     with tempfile.TemporaryDirectory() as out:
         cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(n_ranks), "--master-port",
                str(port), __file__, "--worker", str(model_dir), mode, out]
@@ -160,20 +170,26 @@ def main() -> None:
     parser.add_argument("--model-dir", type=Path, default=Path(tempfile.gettempdir()) / "asearcher-rss-qwen2-0.5b",
                         help="Where the random model is built once and read from.")
     parser.add_argument("--ranks", type=int, nargs="+", default=[2], help="torchrun --nproc-per-node values.")
-    parser.add_argument("--modes", nargs="+", default=["full", "meta"], choices=["full", "meta"])
+    parser.add_argument("--modes", nargs="+", default=["full", "broadcast", "meta"],
+                        choices=["full", "broadcast", "meta"], help="Ways of building the ranks (see above).")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="The asearcher source the ranks run.")
     parser.add_argument("--no-write", action="store_true", help="Print only; no benchmarks/results file.")
     args = parser.parse_args()
     model_dir = build_model(args.model_dir)
     rows = []
     for n in args.ranks:
         for mode in args.modes:
-            rows.append(run(model_dir, mode, n))
+            rows.append(run(model_dir, mode, n, args.src.resolve()))
             print(table(rows[-1:]).splitlines()[-1], flush=True)
     print(table(rows))
     if not args.no_write:
+        # Rows of earlier runs with other (path, ranks) are kept: one file for the whole table.
         out = ROOT / "benchmarks" / "results" / "torchrun_rss.json"
-        out.write_text(json.dumps({"date": time.strftime("%Y-%m-%d %H:%M"), "loadavg": os.getloadavg(),
-                                   "model": QWEN2_0_5B, "rows": rows}, indent=1) + "\n")
+        kept = json.loads(out.read_text())["rows"] if out.is_file() else []
+        stamp = {"date": time.strftime("%Y-%m-%d %H:%M"), "loadavg": os.getloadavg(), "src": str(args.src)}
+        new = {(r["mode"], r["ranks"]) for r in rows}
+        rows = [r for r in kept if (r["mode"], r["ranks"]) not in new] + [{**r, **stamp} for r in rows]
+        out.write_text(json.dumps({"model": QWEN2_0_5B, "rows": rows}, indent=1) + "\n")
         print(f"wrote {out}")
 
 

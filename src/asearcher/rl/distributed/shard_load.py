@@ -104,15 +104,18 @@ def load_local_shards(model: torch.nn.Module, folder: str | Path) -> int:
         by_file.setdefault(files[source], []).append(name)
     read = 0
     for file, names in by_file.items():
-        with safe_open(str(file), framework="pt") as f:
-            for name in names:
-                target = state[name]
-                local = target.to_local() if isinstance(target, DTensor) else target
-                start, end = local_rows(target)
-                if local.numel() == 0:
-                    continue
+        for name in names:
+            target = state[name]
+            local = target.to_local() if isinstance(target, DTensor) else target
+            start, end = local_rows(target)
+            if local.numel() == 0:
+                continue
+            # One opening per tensor: safetensors maps the file, and the pages read stay in this process's
+            # RSS until it is closed; so at most one tensor's slice of the file is mapped at a time.
+            with safe_open(str(file), framework="pt") as f:
                 rows = f.get_slice(sources[name])
                 values = rows[start:end] if target.dim() else rows[:]
                 local.copy_(values.reshape(local.shape))
                 read += values.numel()
+                del rows, values
     return read
