@@ -4,8 +4,9 @@
     python benchmarks/torchrun_rss.py --ranks 2 3 --modes meta --no-write
 
 The model: a Qwen2.5-0.5B-shaped Qwen2 (494M parameters, tied embeddings) with random weights, built from
-its config once and saved as float32 safetensors (1.98 GB) under --model-dir; a byte-level tokenizer beside
-it (the trainer loads one; its size does not matter here).
+its config once and saved as float32 (1.98 GB; or --file-dtype bfloat16, as most published checkpoints)
+safetensors under --model-dir; a byte-level tokenizer beside it (the trainer loads one; its size does not
+matter here).
 
 What is started: `torchrun --nproc-per-node N` of this file's worker. Every rank joins the gloo group and
 builds the FSDP2 trainer (rl/distributed/fsdp_trainer.FSDPTrainer, float32 master weights), then waits
@@ -21,8 +22,9 @@ change, where `meta` is then the old build_fsdp_trainer: a check that `full` rep
 
 Measured: each rank's peak RSS (VmHWM of /proc/self/status: it includes the pages of the safetensors file
 mapped while loading) and its RSS once built; the parent samples every 20 ms the ranks' summed RSS and
-summed anonymous RSS (RssAnon: memory the kernel cannot drop, unlike mapped file pages), whose peaks are
-the host memory the start needed at one time. Results: benchmarks/results/torchrun_rss.json and the
+summed anonymous RSS (RssAnon: memory the kernel cannot drop, unlike mapped file pages) and summed PSS
+(a page mapped by several ranks counted once over them: the physical memory), whose peaks are the host
+memory the start needed at one time. Results: benchmarks/results/torchrun_rss.json and the
 "Meta-device loading" section of docs/benchmarks.md (written by hand from the printed table).
 """
 
@@ -47,8 +49,8 @@ QWEN2_0_5B = dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, nu
                   tie_word_embeddings=True)
 
 
-def build_model(folder: Path) -> Path:
-    """The random 0.5B Qwen2 and a tokenizer in `folder` (once; ~2 GB on disk)."""
+def build_model(folder: Path, dtype: str) -> Path:
+    """The random 0.5B Qwen2 saved in `dtype` and a tokenizer in `folder` (once; 2 GB on disk in float32)."""
     if (folder / "model.safetensors").is_file():
         return folder
     import torch
@@ -58,7 +60,7 @@ def build_model(folder: Path) -> Path:
     from engines.tiny_hf import tiny_hf_tokenizer  # the tests' byte-level tokenizer: no download
 
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(Qwen2Config(**QWEN2_0_5B))
+    model = Qwen2ForCausalLM(Qwen2Config(**QWEN2_0_5B)).to(getattr(torch, dtype))
     tmp = folder.with_name(folder.name + ".tmp")
     model.save_pretrained(tmp)
     tiny_hf_tokenizer().save_pretrained(tmp)
@@ -111,18 +113,21 @@ def _ranks_of(launcher: psutil.Process) -> list[psutil.Process]:
         return []
 
 
-def _memory(procs: list[psutil.Process]) -> tuple[int, int]:
-    """Summed (RSS, RssAnon) in bytes of `procs` (those that still exist)."""
-    rss = anon = 0
+def _memory(procs: list[psutil.Process]) -> tuple[int, int, int]:
+    """Summed (RSS, RssAnon, PSS) in bytes of `procs` (those that still exist). PSS splits each shared page
+    (a model file mapped by every rank) over the processes mapping it: the sum is the physical memory."""
+    rss = anon = pss = 0
     for p in procs:
         try:
             status = Path(f"/proc/{p.pid}/status").read_text()
+            rollup = Path(f"/proc/{p.pid}/smaps_rollup").read_text()
         except OSError:
             continue
-        vm, an = (re.search(rf"^{k}:\s+(\d+)", status, re.M) for k in ("VmRSS", "RssAnon"))
-        if vm and an:  # (an exiting process has no memory lines)
-            rss, anon = rss + int(vm.group(1)) * 1024, anon + int(an.group(1)) * 1024
-    return rss, anon
+        found = [re.search(rf"^{k}:\s+(\d+)", text, re.M)
+                 for k, text in (("VmRSS", status), ("RssAnon", status), ("Pss", rollup))]
+        if all(found):  # (an exiting process has no memory lines)
+            rss, anon, pss = (total + int(m.group(1)) * 1024 for total, m in zip((rss, anon, pss), found))
+    return rss, anon, pss
 
 
 def run(model_dir: Path, mode: str, n_ranks: int, src: Path) -> dict:
@@ -137,10 +142,9 @@ def run(model_dir: Path, mode: str, n_ranks: int, src: Path) -> dict:
                str(port), __file__, "--worker", str(model_dir), mode, out]
         start = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        launcher, peak_rss, peak_anon = psutil.Process(proc.pid), 0, 0
+        launcher, peaks = psutil.Process(proc.pid), (0, 0, 0)
         while proc.poll() is None:
-            rss, anon = _memory(_ranks_of(launcher))
-            peak_rss, peak_anon = max(peak_rss, rss), max(peak_anon, anon)
+            peaks = tuple(map(max, peaks, _memory(_ranks_of(launcher))))
             time.sleep(0.02)
         wall = time.perf_counter() - start
         if proc.returncode != 0:
@@ -148,17 +152,19 @@ def run(model_dir: Path, mode: str, n_ranks: int, src: Path) -> dict:
         ranks = [json.loads((Path(out) / f"rank{r}.json").read_text()) for r in range(n_ranks)]
     return {"mode": mode, "ranks": n_ranks, "wall_s": wall, "per_rank": ranks,
             "sum_peak_rss_mib": sum(r["peak_rss_mib"] for r in ranks),
-            "sampled_peak_rss_mib": peak_rss / 2**20, "sampled_peak_anon_mib": peak_anon / 2**20}
+            "sampled_peak_rss_mib": peaks[0] / 2**20, "sampled_peak_anon_mib": peaks[1] / 2**20,
+            "sampled_peak_pss_mib": peaks[2] / 2**20, "file_dtype": model_dir.name.rsplit("-", 1)[-1]}
 
 
 def table(rows: list[dict]) -> str:
-    lines = ["| path | ranks | peak RSS per rank (MiB) | sum of peaks (MiB) | sampled peak, all ranks: RSS / anon (MiB) "
-             "| RSS once built per rank (MiB) | start (s) |", "|---|---|---|---|---|---|---|"]
+    lines = ["| file | path | ranks | peak RSS per rank (MiB) | sum of peaks (MiB) | sampled peak, all ranks: RSS / "
+             "anon / PSS (MiB) | RSS once built per rank (MiB) | start (s) |", "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         per = " / ".join(f"{x['peak_rss_mib']:.0f}" for x in r["per_rank"])
         built = " / ".join(f"{x['rss_built_mib']:.0f}" for x in r["per_rank"])
-        lines.append(f"| {r['mode']} | {r['ranks']} | {per} | {r['sum_peak_rss_mib']:.0f} | "
-                     f"{r['sampled_peak_rss_mib']:.0f} / {r['sampled_peak_anon_mib']:.0f} | {built} | {r['wall_s']:.0f} |")
+        lines.append(f"| {r['file_dtype']} | {r['mode']} | {r['ranks']} | {per} | {r['sum_peak_rss_mib']:.0f} | "
+                     f"{r['sampled_peak_rss_mib']:.0f} / {r['sampled_peak_anon_mib']:.0f} / "
+                     f"{r['sampled_peak_pss_mib']:.0f} | {built} | {r['wall_s']:.0f} |")
     return "\n".join(lines)
 
 
@@ -167,15 +173,17 @@ def main() -> None:
         worker(*sys.argv[2:5])
         return
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model-dir", type=Path, default=Path(tempfile.gettempdir()) / "asearcher-rss-qwen2-0.5b",
-                        help="Where the random model is built once and read from.")
+    parser.add_argument("--model-dir", type=Path, default=Path(tempfile.gettempdir()),
+                        help="Where the random model is built once (a subfolder named by its dtype) and read from.")
+    parser.add_argument("--file-dtype", default="float32", choices=["float32", "bfloat16"],
+                        help="Dtype of the saved weights (the trainer's master weights are float32 either way).")
     parser.add_argument("--ranks", type=int, nargs="+", default=[2], help="torchrun --nproc-per-node values.")
     parser.add_argument("--modes", nargs="+", default=["full", "broadcast", "meta"],
                         choices=["full", "broadcast", "meta"], help="Ways of building the ranks (see above).")
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="The asearcher source the ranks run.")
     parser.add_argument("--no-write", action="store_true", help="Print only; no benchmarks/results file.")
     args = parser.parse_args()
-    model_dir = build_model(args.model_dir)
+    model_dir = build_model(args.model_dir / f"asearcher-rss-qwen2-0.5b-{args.file_dtype}", args.file_dtype)
     rows = []
     for n in args.ranks:
         for mode in args.modes:
@@ -187,8 +195,8 @@ def main() -> None:
         out = ROOT / "benchmarks" / "results" / "torchrun_rss.json"
         kept = json.loads(out.read_text())["rows"] if out.is_file() else []
         stamp = {"date": time.strftime("%Y-%m-%d %H:%M"), "loadavg": os.getloadavg(), "src": str(args.src)}
-        new = {(r["mode"], r["ranks"]) for r in rows}
-        rows = [r for r in kept if (r["mode"], r["ranks"]) not in new] + [{**r, **stamp} for r in rows]
+        new = {(r["file_dtype"], r["mode"], r["ranks"]) for r in rows}
+        rows = [r for r in kept if (r["file_dtype"], r["mode"], r["ranks"]) not in new] + [{**r, **stamp} for r in rows]
         out.write_text(json.dumps({"model": QWEN2_0_5B, "rows": rows}, indent=1) + "\n")
         print(f"wrote {out}")
 
