@@ -172,9 +172,9 @@ def is_torchrun_follower(config: TrainConfig) -> bool:
 async def atrain_torchrun(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
     """The RL phase of `asearcher train` under torchrun with FSDP2 (rl/launch.atrain calls it on every
     rank; rank 0 first runs the SFT warm start alone). Rank 0 builds the engine, executor and orchestrator
-    and runs the TrainLoop with a `RankZeroTrainer`; every rank builds its shards (`build_fsdp_trainer`), and
-    the ranks other than 0 follow. Every
-    rank returns rank 0's TrainResult; if rank 0 fails, it raises there and the others raise a UserError."""
+    and runs the TrainLoop with a `RankZeroTrainer`; every rank builds its shards (`build_fsdp_trainer`),
+    and the ranks other than 0 follow. Every rank returns rank 0's TrainResult; if rank 0 fails, it raises
+    there and the others raise a UserError."""
     init_distributed(config.fsdp)
     failed = UserError("rank 0 stopped the run with an error: see rank 0's output")
     parts, box = None, [("model", config.model)]

@@ -74,8 +74,9 @@ def build_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int, de
 def build_meta_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int,
                              attn_implementation: str = "") -> Any:
     """`build_trainer_model(source, ..., sharded=True)` without its weights: the same modules, with every
-    parameter on the meta device (no memory), for FSDP2 ranks that then receive only their shards from
-    rank 0 (rl/distributed/fsdp_trainer.py). `source`: a model folder or .gguf file (its config is read).
+    parameter on the meta device (no memory), for FSDP2 ranks that then fill only their own shards, read
+    from the checkpoint or broadcast from rank 0 (rl/distributed/fsdp_trainer.py). `source`: a model folder
+    or .gguf file (its config is read).
 
     Buffers are real: those computed at construction and absent from checkpoints (the rotary `inv_freq`)
     hold the values a loaded model has. Tied weights (lm_head = embed_tokens) are one parameter, as after
