@@ -27,14 +27,15 @@ def tiny_hf_tokenizer() -> PreTrainedTokenizerFast:
     return hf
 
 
-def tiny_hf_folder(path: Path, max_positions: int = 512) -> Path:
+def tiny_hf_folder(path: Path, max_positions: int = 512, tie_word_embeddings: bool = False) -> Path:
     """Write a tiny random Llama and its tokenizer to `path` (an HF model folder); its context window
-    (`max_position_embeddings`, what agents' budgets are clipped to) is `max_positions`."""
+    (`max_position_embeddings`, what agents' budgets are clipped to) is `max_positions`;
+    `tie_word_embeddings` as SmolLM2 (lm_head is embed_tokens)."""
     tok = tiny_hf_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=max_positions,
-        tie_word_embeddings=False,
+        tie_word_embeddings=tie_word_embeddings,
     )
     LlamaForCausalLM(config).save_pretrained(path)
     tok.save_pretrained(path)

@@ -51,6 +51,26 @@ def test_merge_lora_equals_peft_merge():
                            model.state_dict()["base_model.model.model.layers.0.self_attn.q_proj.base_layer.weight"])
 
 
+def test_materialise_gives_a_meta_model_storage_and_its_buffers_back(tmp_path):
+    from asearcher.rl.distributed.fsdp_trainer import is_on_meta, materialise
+    from asearcher.rl.train.model import LoraConfig, build_meta_trainer_model, build_trainer_model
+    from engines.tiny_hf import tiny_hf_folder
+
+    folder = tiny_hf_folder(tmp_path / "tiny", tie_word_embeddings=True)
+    loaded = build_trainer_model(folder, "auto", LoraConfig(), seed=0, sharded=True)
+    model = build_meta_trainer_model(folder, "auto", LoraConfig(), seed=0)
+    assert is_on_meta(model) and not is_on_meta(loaded)
+    buffers = {k: b.clone() for k, b in model.named_buffers()}
+    materialise(model, torch.device("cpu"), buffers)  # what FSDPTrainer does after fully_shard
+    assert not is_on_meta(model) and model.lm_head.weight is model.model.embed_tokens.weight
+    for name, buf in model.named_buffers():
+        assert torch.equal(buf, buffers[name]), name  # to_empty's garbage replaced
+    model.load_state_dict(loaded.state_dict())  # (FSDPTrainer: rank 0's broadcast)
+    ids = torch.tensor([[3, 17, 40, 2, 9, 81]])
+    with torch.no_grad():
+        torch.testing.assert_close(model(ids).logits, loaded(ids).logits, rtol=0, atol=0)  # same fp32 ops
+
+
 EXPORT_CHECK = """
 import json, sys
 from pathlib import Path

@@ -60,3 +60,21 @@ def test_lora_adapters_are_seeded_and_leave_the_global_rng_alone():
     b = build_trainer_model(source, "float32", lora, seed=7)
     for (k, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), k
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_meta_model_has_the_loaded_models_modules_and_buffers_but_no_weights(tmp_path, tied):
+    from asearcher.rl.train.model import build_meta_trainer_model
+
+    folder = tiny_hf_folder(tmp_path / "tiny", tie_word_embeddings=tied)
+    loaded = build_trainer_model(folder, "auto", NO_LORA, seed=0, sharded=True)
+    meta = build_meta_trainer_model(folder, "auto", NO_LORA, seed=0, attn_implementation="eager")
+    assert all(p.is_meta for p in meta.parameters())
+    shapes = {k: (v.shape, v.dtype) for k, v in meta.state_dict().items()}
+    assert shapes == {k: (v.shape, v.dtype) for k, v in loaded.state_dict().items()}
+    assert (meta.lm_head.weight is meta.model.embed_tokens.weight) is tied  # one parameter when tied
+    buffers = dict(meta.named_buffers())
+    assert buffers  # the rotary inv_freq: computed at construction, in no checkpoint
+    for name, buf in loaded.named_buffers():
+        assert not buffers[name].is_meta and torch.equal(buffers[name], buf), name
+    assert not meta.training and meta.config._attn_implementation == "eager"

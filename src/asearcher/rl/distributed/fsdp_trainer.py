@@ -134,6 +134,31 @@ def shard_model(model: torch.nn.Module, fsdp: FSDPConfig, device: torch.device) 
             m.set_force_sum_reduction_for_comms(True)
 
 
+def is_on_meta(model: torch.nn.Module) -> bool:
+    """Whether `model`'s parameters are on the meta device (rl/train/model.build_meta_trainer_model)."""
+    return any(p.is_meta for p in model.parameters())
+
+
+def materialise(model: torch.nn.Module, device: torch.device, buffers: dict[str, torch.Tensor]) -> None:
+    """Give a sharded meta model real (uninitialised) storage on `device`: only this rank's shard of each
+    parameter; then put back `buffers` (name -> value taken before, e.g. the rotary inv_freq, which no
+    checkpoint holds), since `to_empty` leaves every buffer uninitialised too. Tied parameters (lm_head =
+    embed_tokens) stay one parameter (FSDP2 keeps them so; a plain module's `to_empty` would split them)."""
+    by_id: dict[int, list[str]] = {}
+    for name, p in model.named_parameters(remove_duplicate=False):
+        by_id.setdefault(id(p), []).append(name)
+    model.to_empty(device=device)
+    for first, *aliases in (names for names in by_id.values() if len(names) > 1):
+        param = model.get_parameter(first)
+        for name in aliases:
+            if model.get_parameter(name) is not param:
+                owner, _, leaf = name.rpartition(".")
+                setattr(model.get_submodule(owner), leaf, param)
+    with torch.no_grad():
+        for name, buf in model.named_buffers():
+            buf.copy_(buffers[name])
+
+
 def _to(mb: MicroBatch, device: torch.device) -> MicroBatch:
     if device.type == "cpu":
         return mb
@@ -149,13 +174,18 @@ def _dummy_micro_batch() -> MicroBatch:
 class FSDPTrainer:
     """Shards `model` over the default process group and trains it; `version` counts updates.
 
-    `model`: an HF causal LM (optionally peft-wrapped), the same weights on every rank, on CPU or on this
-    rank's device; it is moved to `device` and sharded in place. The process group must be initialised
-    (rl/distributed/torchrun.init_distributed).
+    `model`: an HF causal LM (optionally peft-wrapped), on CPU or on this rank's device; it is moved to
+    `device` and sharded in place. Rank 0's weights are what every rank starts from: the other ranks may
+    pass the same modules on the meta device (rl/train/model.build_meta_trainer_model), which then hold
+    only their shards, so host memory does not grow with the number of ranks. With `weights_from` (a
+    safetensors model folder holding every weight, rl/distributed/shard_load.can_load_shards) every rank,
+    rank 0 included, passes a meta model and reads only its own shards from the files: nothing is
+    broadcast. The process group must be initialised (rl/distributed/torchrun.init_distributed).
     """
 
     def __init__(self, model: torch.nn.Module, config: TrainerConfig, fsdp: FSDPConfig | None = None,
-                 version: int = 0, device: torch.device | str | None = None) -> None:
+                 version: int = 0, device: torch.device | str | None = None,
+                 weights_from: str | Path | None = None) -> None:
         if not dist.is_initialized():
             raise RuntimeError("FSDPTrainer needs an initialised process group (rl/distributed/torchrun.init_distributed)")
         config.validate()
@@ -168,19 +198,37 @@ class FSDPTrainer:
         self._scalings = lora_scalings(model)
         if self.fsdp.gradient_checkpointing:
             _hf_model(model).gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        model.to(self.device)
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-
-        rank0_weights = model.state_dict() if self.rank == 0 else {}  # views, not copies
-        shard_model(model, self.fsdp, self.device)
-        # fully_shard keeps each rank's slice of its own copy: broadcast rank 0's weights so that ranks
-        # built with different seeds (LoRA init) or from a different file still start identical.
-        set_model_state_dict(model, rank0_weights, options=StateDictOptions(full_state_dict=True,
-                                                                             broadcast_from_rank0=True))
-        self.model = model
+        self.model = self._shard_and_fill(model, weights_from)
         params = [p for p in model.parameters() if p.requires_grad]  # LoRA: the adapters only
         self.optimizer = torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay,
                                            betas=tuple(config.adam_betas))
+
+    def _shard_and_fill(self, model: torch.nn.Module, weights_from: str | Path | None) -> torch.nn.Module:
+        """Shard `model` in place and give every rank its shards' values: read by each rank from
+        `weights_from` (a safetensors folder, rl/distributed/shard_load.py), else broadcast from rank 0."""
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
+        on_meta = is_on_meta(model)
+        if on_meta and self.rank == 0 and weights_from is None:
+            raise ValueError("rank 0 holds the weights every rank starts from: its model cannot be on the meta device")
+        buffers = {} if not on_meta else {k: b.clone() for k, b in model.named_buffers()}
+        if not on_meta:
+            model.to(self.device)
+        rank0_weights = model.state_dict() if self.rank == 0 and weights_from is None else {}  # views, not copies
+        shard_model(model, self.fsdp, self.device)
+        if on_meta:
+            materialise(model, self.device, buffers)
+        if weights_from is not None:
+            from asearcher.rl.distributed.shard_load import load_local_shards
+
+            load_local_shards(model, weights_from)
+            return model
+        # fully_shard keeps each rank's slice of its own copy (uninitialised for a meta model): broadcast
+        # rank 0's weights so that ranks built with different seeds (LoRA init), from a different file or
+        # on the meta device all start identical. Each rank keeps only its slice of each broadcast tensor.
+        set_model_state_dict(model, rank0_weights, options=StateDictOptions(full_state_dict=True,
+                                                                             broadcast_from_rank0=True))
+        return model
 
     # ---- the update ---------------------------------------------------------------------------
 

@@ -27,7 +27,7 @@ from asearcher.rl.distributed.fsdp_trainer import FSDPTrainer
 from asearcher.rl.interfaces import PolicyTrainer, protocol_methods
 from asearcher.rl.run.components import build_components
 from asearcher.rl.run.train_loop import TrainLoop
-from asearcher.rl.train.model import build_trainer_model
+from asearcher.rl.train.model import build_meta_trainer_model, build_trainer_model
 
 logger = logging.getLogger(__name__)
 
@@ -80,14 +80,30 @@ def uses_fsdp(config: TrainConfig, world_size: int | None = None) -> bool:
 
 
 def build_fsdp_trainer(config: TrainConfig, model_dir: str | Path) -> FSDPTrainer:
-    """For one rank (a torchrun follower, or a launcher's trainer worker with RANK / WORLD_SIZE / MASTER_ADDR /
+    """For one rank (a torchrun rank, or a launcher's trainer worker with RANK / WORLD_SIZE / MASTER_ADDR /
     MASTER_PORT set, one GPU visible or LOCAL_RANK set): join the group, build the trainer's model from
-    `model_dir` (rl/train/model.build_trainer_model, float32 master weights) and shard it. Every rank must
-    call this (rank 0 under torchrun shards the model build_components made), then the same trainer
-    methods in the same order."""
+    `model_dir` (rl/train/model.py, float32 master weights) and shard it. Every rank must call this, then
+    the same trainer methods in the same order.
+
+    No rank loads the whole model when it can be helped: every rank builds the modules on the meta device,
+    and when `model_dir` holds every weight in safetensors (rl/distributed/shard_load.py) each rank reads
+    only its own shards from the files. Otherwise (LoRA adapters, whose initial values rank 0 decides, or
+    a checkpoint in another format) rank 0 loads the model and broadcasts it to the others' shards."""
+    from asearcher.engines.embedded import resolve_model_dir
+    from asearcher.rl.distributed.shard_load import can_load_shards
+
     device = init_distributed(config.fsdp)
-    model = build_trainer_model(model_dir, config.trainer_dtype, config.lora, config.seed, sharded=True,
-                                attn_implementation=config.engine.attn_implementation)
+    if dist.get_rank() == 0:  # a .gguf is converted to an HF folder once, by rank 0, while the others wait
+        resolve_model_dir(model_dir)
+    dist.barrier()
+    folder = resolve_model_dir(model_dir)
+    args = (folder, config.trainer_dtype, config.lora, config.seed)
+    model = build_meta_trainer_model(*args, attn_implementation=config.engine.attn_implementation)
+    # The same decision on every rank (same config, same files): the two ways are different collectives.
+    if can_load_shards(folder, model):
+        return FSDPTrainer(model, config.trainer, config.fsdp, device=device, weights_from=folder)
+    if dist.get_rank() == 0:
+        model = build_trainer_model(*args, sharded=True, attn_implementation=config.engine.attn_implementation)
     return FSDPTrainer(model, config.trainer, config.fsdp, device=device)
 
 
@@ -156,29 +172,31 @@ def is_torchrun_follower(config: TrainConfig) -> bool:
 async def atrain_torchrun(config: TrainConfig, run_dir: Path, resume: bool = False, progress: bool = True) -> Any:
     """The RL phase of `asearcher train` under torchrun with FSDP2 (rl/launch.atrain calls it on every
     rank; rank 0 first runs the SFT warm start alone). Rank 0 builds the engine, executor and orchestrator
-    and runs the TrainLoop with a `RankZeroTrainer`; the other ranks hold their shards and follow. Every
-    rank returns rank 0's TrainResult; if rank 0 fails, it raises there and the others raise a UserError."""
-    device = init_distributed(config.fsdp)
+    and runs the TrainLoop with a `RankZeroTrainer`; every rank builds its shards (`build_fsdp_trainer`),
+    and the ranks other than 0 follow. Every rank returns rank 0's TrainResult; if rank 0 fails, it raises
+    there and the others raise a UserError."""
+    init_distributed(config.fsdp)
     failed = UserError("rank 0 stopped the run with an error: see rank 0's output")
     parts, box = None, [("model", config.model)]
     if dist.get_rank() == 0:
         try:
-            parts = build_components(config, sharded=True)
+            parts = build_components(config, trainer_model=False)  # every rank builds its own shards below
         except BaseException:
             dist.broadcast_object_list([("error", None)], src=0)  # let the others exit, not wait for the timeout
             raise
     dist.broadcast_object_list(box, src=0)  # rank 0's model (after its SFT stage), or its failure
-    if dist.get_rank() != 0:
-        if box[0][0] == "error":
-            raise failed
-        from asearcher.engines.embedded import embedded_model_path
+    if box[0][0] == "error":
+        raise failed
+    from asearcher.engines.embedded import embedded_model_path
 
-        result = follow(build_fsdp_trainer(config, box[0][1] or embedded_model_path()))
+    sharded = build_fsdp_trainer(config, box[0][1] or embedded_model_path())
+    if dist.get_rank() != 0:
+        result = follow(sharded)
         if result is None:
             raise failed
         return result
     assert parts is not None
-    trainer = RankZeroTrainer(FSDPTrainer(parts.trainer_model, config.trainer, config.fsdp, device=device))
+    trainer = RankZeroTrainer(sharded)
     result = None
     try:
         result = await TrainLoop(config, parts, run_dir, progress, trainer=trainer).arun(resume=resume)

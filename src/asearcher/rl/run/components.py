@@ -83,9 +83,10 @@ def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[N
     return judge, [close] if callable(close) else []
 
 
-def build_components(config: TrainConfig, sharded: bool = False) -> TrainComponents:
+def build_components(config: TrainConfig, trainer_model: bool = True) -> TrainComponents:
     """Load the model twice over (the engine's copy, and the trainer's from rl/train/model.py), tools, data,
-    reward and agent factories. `sharded`: the trainer model is for FSDP2 (float32 master weights on CPU)."""
+    reward and agent factories. `trainer_model=False`: the engine's copy only (an FSDP2 trainer's ranks
+    build their own shards, rl/distributed/torchrun.py)."""
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
 
@@ -96,16 +97,17 @@ def build_components(config: TrainConfig, sharded: bool = False) -> TrainCompone
     path = config.model or str(embedded_model_path())
     engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
     set_attention(engine_model, config.engine.attn_implementation)
-    device = "cpu" if sharded else config.engine.device
-    # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
-    # engine under a float32 trainer loads the file again, so the master weights keep their precision.
-    same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, device, sharded)
-    trainer_model = build_trainer_model(engine_model if same else path, config.trainer_dtype, config.lora,
-                                        config.seed, device=device, sharded=sharded,
-                                        attn_implementation=config.engine.attn_implementation)
+    trainer = None
+    if trainer_model:
+        # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
+        # engine under a float32 trainer loads the file again, so the master weights keep their precision.
+        device = config.engine.device
+        same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, device)
+        trainer = build_trainer_model(engine_model if same else path, config.trainer_dtype, config.lora, config.seed,
+                                      device=device, attn_implementation=config.engine.attn_implementation)
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
                                 seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
-    parts = build_rollout_parts(config, engine, trainer_model)
+    parts = build_rollout_parts(config, engine, trainer)
     parts.closers.append(engine.aclose)
     return parts
 

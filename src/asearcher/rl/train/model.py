@@ -68,6 +68,39 @@ def build_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int, de
 
         model, _ = load_causal_lm(source, device="cpu", dtype="float32")
     model = model.to(device=device, dtype=trainer_dtype(dtype, device, sharded))
+    return _finish(model, lora, seed, attn_implementation)
+
+
+def build_meta_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: int,
+                             attn_implementation: str = "") -> Any:
+    """`build_trainer_model(source, ..., sharded=True)` without its weights: the same modules, with every
+    parameter on the meta device (no memory), for FSDP2 ranks that then fill only their own shards, read
+    from the checkpoint or broadcast from rank 0 (rl/distributed/fsdp_trainer.py). `source`: a model folder
+    or .gguf file (its config is read).
+
+    Buffers are real: those computed at construction and absent from checkpoints (the rotary `inv_freq`)
+    hold the values a loaded model has. Tied weights (lm_head = embed_tokens) are one parameter, as after
+    `from_pretrained`; LoRA adapters are on the meta device too (rank 0's are broadcast)."""
+    import torch
+    from accelerate import init_empty_weights
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from asearcher.engines.embedded import resolve_model_dir
+
+    hf_config = AutoConfig.from_pretrained(str(resolve_model_dir(source)))
+    # include_buffers=False: buffers are built on CPU by the modules' own code, so they are right.
+    with init_empty_weights(include_buffers=False):
+        model = AutoModelForCausalLM.from_config(hf_config, dtype=trainer_dtype(dtype, "cpu", sharded=True))
+    model.tie_weights()  # accelerate's parameter patch leaves the tied lm_head a parameter of its own
+    model.eval()  # as load_causal_lm leaves a loaded model (dropout off)
+    with torch.device("meta"):  # LoRA adapters built here stay on meta
+        return _finish(model, lora, seed, attn_implementation)
+
+
+def _finish(model: Any, lora: LoraConfig, seed: int, attn_implementation: str) -> Any:
+    """The attention kernel, then LoRA adapters initialised from `seed` without touching the global RNG."""
+    import torch
+
     if attn_implementation:
         set_attention(model, attn_implementation)
     if lora.enabled:
