@@ -85,8 +85,23 @@ def resolve_model_dir(path: str | Path) -> Path:
         raise UserError(f"model path {str(p)!r} is neither a model folder nor a .gguf file")
     out = converted_dir(p)
     if not (out / "config.json").is_file():
-        _convert_gguf(p, out)
+        _convert_once(p, out)
     return out
+
+
+def _convert_once(gguf: Path, out: Path) -> None:
+    """Convert under an exclusive lock: several processes starting at once on a fresh machine (three seeds
+    of a learning run, `eval` beside `train`) convert once; the others wait for it and then reuse it."""
+    import fcntl
+    import shutil
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_name(out.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (out / "config.json").is_file():  # converted by the process that held the lock before us
+            return
+        shutil.rmtree(out.with_name(out.name + ".tmp"), ignore_errors=True)  # left by a killed conversion
+        _convert_gguf(gguf, out)
 
 
 def load_tokenizer(path: str | Path) -> HFTokenizer:
