@@ -26,6 +26,8 @@ class EngineConfig:
                        "127.0.0.1 (stopped by the engine's aclose).")
     launch_python: str = cfg("", "launch: interpreter that has vLLM (empty: this one).")
     launch_args: list[str] = cfg([], "launch: extra vLLM server flags, e.g. ['--max-model-len', '32768'].")
+    launch_env: dict[str, str] = cfg({}, "launch: extra environment of the server, e.g. {VLLM_CPU_KVCACHE_SPACE: '2'} "
+                                     "(GiB of KV cache on a CPU; vLLM's default takes far more).")
     device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = cfg(
         "float32", "Weight dtype of the in-process engine; auto = bfloat16 where the device computes it natively "

@@ -20,7 +20,8 @@ DEFAULT_EMBEDDED_BACKEND = "llamacpp"
 REMOTE_BACKENDS = ("vllm", "sglang")
 
 
-def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> InferenceEngine:
+def make_engine(spec: str | None, *, config: EngineConfig | None = None,
+                server_log: Path | None = None) -> InferenceEngine:
     """Build an engine from `spec`.
 
     - None: the embedded SmolLM2-135M-Instruct (backend per `config.backend`, 'auto' = measured default);
@@ -29,12 +30,13 @@ def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> Infe
       a local llama.cpp server).
     With backend 'vllm' / 'sglang': rollout servers (`VLLMEngine` / `SGLangEngine`) at `config.servers`
     (or at `spec` when it is a URL), routed by a `RoutedEngine` when there are several; `spec`, when a
-    model folder, gives the tokenizer (and the model a `launch`ed vLLM server serves).
+    model folder, gives the tokenizer (and the model a `launch`ed vLLM server serves; its output goes to
+    `server_log`, default: discarded).
     Anything else is a UserError naming the value.
     """
     config = config or EngineConfig()
     if config.backend in REMOTE_BACKENDS:
-        return _remote(spec, config)
+        return _remote(spec, config, server_log)
     path = check_engine_spec(spec, config)
     if path is None:
         from asearcher.engines.openai_http import OpenAIEngine
@@ -127,7 +129,7 @@ def _check_remote(spec: str | None, config: EngineConfig) -> Path | None:
     return path
 
 
-def _remote(spec: str | None, config: EngineConfig) -> InferenceEngine:
+def _remote(spec: str | None, config: EngineConfig, server_log: Path | None = None) -> InferenceEngine:
     """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one launched vLLM server."""
     path = _check_remote(spec, config)
     tokenizer = None
@@ -145,7 +147,7 @@ def _remote(spec: str | None, config: EngineConfig) -> InferenceEngine:
 
         if not urls:  # launch (checked above)
             server = VLLMServer(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
-                                extra_args=config.launch_args).start()
+                                extra_args=config.launch_args, env=config.launch_env, log_path=server_log).start()
             return VLLMEngine(server.url, config, tokenizer, owned_server=server)
         engines = [VLLMEngine(u, config, tokenizer) for u in urls]
     if len(engines) == 1:

@@ -41,6 +41,7 @@ from asearcher.engines.config import EngineConfig
 from asearcher.engines.openai_http import HTTPEngineError, raise_refusal
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
 from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
+from asearcher.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class VLLMServer:
         self.model = str(model)
         self.python = python
         self.extra_args = list(extra_args or [])
-        self.env = dict(env or {})
+        self.env = {str(k): str(v) for k, v in (env or {}).items()}  # YAML may give numbers
         self.log_path = log_path
         self.port = 0
         self.startup_s = 0.0
@@ -100,7 +101,7 @@ class VLLMServer:
         self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
         while True:
             if self._proc.poll() is not None:
-                raise RuntimeError(f"vLLM server exited with code {self._proc.returncode} (log: {self.log_path})")
+                raise self._failure(f"exited with code {self._proc.returncode} before it was healthy")
             try:
                 if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
                     break
@@ -108,11 +109,22 @@ class VLLMServer:
                 pass
             if time.perf_counter() - start > timeout_s:
                 self.stop()
-                raise RuntimeError(f"vLLM server not healthy after {timeout_s:.0f} s (log: {self.log_path})")
+                raise self._failure(f"was not healthy after {timeout_s:.0f} s")
             time.sleep(0.5)
         self.startup_s = time.perf_counter() - start
         log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
         return self
+
+    def _failure(self, what: str) -> UserError:
+        """The error for a server that did not come up (a missing vLLM, a bad flag, too little memory are
+        the usual causes): its last output lines and where the whole log is."""
+        tail = ""
+        if self.log_path and Path(self.log_path).is_file():
+            lines = Path(self.log_path).read_text(errors="replace").splitlines()[-15:]
+            tail = "; its last output:\n  " + "\n  ".join(lines) + f"\n(full log: {self.log_path})"
+        return UserError(f"the vLLM server for {self.model} ({self.python} -m vllm.entrypoints.openai.api_server) "
+                         f"{what}{tail or ' (its output was not logged)'}; check engine.launch_python, "
+                         "engine.launch_args and engine.launch_env")
 
     def stop(self) -> None:
         """Terminate the server's process group and wait for it."""
