@@ -58,6 +58,33 @@ def launch_args(model: str, host: str = "127.0.0.1", port: int = 8000) -> list[s
     ]
 
 
+def check_training_server(url: str, temperature: float) -> None:
+    """Refuse, before a run starts, a vLLM server at `url` that training cannot use (UserError naming the
+    flag): unreachable; not in dev mode (no /collective_rpc to load weights: its /server_info is missing
+    too); without our worker extension; or, at a sampling temperature other than 1, reporting logprobs of the
+    T = 1 distribution (vLLM's default `raw_logprobs`) instead of the one sampled from."""
+    root = url.rstrip("/").removesuffix("/v1")
+    how = "start it as docs/runbook.md shows (VLLM_SERVER_DEV_MODE=1 and the flags of vllm_engine.launch_args)"
+    try:
+        resp = httpx.get(root + "/server_info", params={"config_format": "json"}, timeout=30.0)
+    except httpx.HTTPError as e:
+        raise UserError(f"vLLM server {url} (engine.servers): cannot reach it ({type(e).__name__}: {e})") from None
+    if resp.status_code == 404:
+        raise UserError(f"vLLM server {url} (engine.servers) is not in dev mode: it cannot load new weights; {how}")
+    resp.raise_for_status()
+    config = resp.json().get("vllm_config") or {}
+    extension = (config.get("parallel_config") or {}).get("worker_extension_cls")
+    mode = (config.get("model_config") or {}).get("logprobs_mode")
+    missing = []
+    if extension != WORKER_EXTENSION:
+        missing.append(f"--worker-extension-cls {WORKER_EXTENSION} (it has {extension!r}: no way to load weights)")
+    if mode != "processed_logprobs" and abs(temperature - 1.0) > 1e-9:
+        missing.append(f"--logprobs-mode processed_logprobs (it has {mode!r}: at temperature {temperature} the "
+                       "behaviour logprobs would be of another distribution than the sampled one)")
+    if missing:
+        raise UserError(f"vLLM server {url} (engine.servers) lacks {'; '.join(missing)}; {how}")
+
+
 class VLLMServer:
     """A vLLM OpenAI server for `model` in a child process on 127.0.0.1 (a free port), launched with
     `launch_args` and dev mode. For single-machine runs and tests; clusters start servers themselves.
@@ -99,21 +126,32 @@ class VLLMServer:
         start = time.perf_counter()
         # Own process group: stop() ends the server and the engine/worker processes it spawned.
         self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        if out is not subprocess.DEVNULL:
+            out.close()  # the child has its own copy
+        try:
+            self._await_healthy(start, timeout_s)
+        except BaseException:
+            # Ctrl-C during the minutes of start-up included: the server is in its own session, so nothing
+            # else would stop it (3-5 GB on a CPU, a GPU's memory on a GPU).
+            self.stop()
+            raise
+        self.startup_s = time.perf_counter() - start
+        log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
+        return self
+
+    def _await_healthy(self, start: float, timeout_s: float) -> None:
+        assert self._proc is not None
         while True:
             if self._proc.poll() is not None:
                 raise self._failure(f"exited with code {self._proc.returncode} before it was healthy")
             try:
                 if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
-                    break
+                    return
             except httpx.TransportError:
                 pass
             if time.perf_counter() - start > timeout_s:
-                self.stop()
                 raise self._failure(f"was not healthy after {timeout_s:.0f} s")
             time.sleep(0.5)
-        self.startup_s = time.perf_counter() - start
-        log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
-        return self
 
     def _failure(self, what: str) -> UserError:
         """The error for a server that did not come up (a missing vLLM, a bad flag, too little memory are

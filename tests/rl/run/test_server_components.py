@@ -19,12 +19,14 @@ import pytest
 import train_fakes as F
 
 from asearcher.config import load_config
+from asearcher.engines.vllm_engine import WORKER_EXTENSION, check_training_server
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.launch import atrain
 from asearcher.rl.run.components import SERVER_LOG, build_components
 from engines.fake_sglang_server import FakeSGLangServer  # tests/ is on sys.path (its conftest.py)
 from engines.tiny_hf import tiny_hf_folder
+from http_fakes import FakeServer, closed_port_url
 
 SMALL = ["total_steps=2", "rollout.group_size=2", "rollout.batch_questions=1", "rollout.max_concurrent=2",
          "rollout.max_staleness=0", "filter.enabled=false", "eval.enabled=false", "data.limit=4",
@@ -56,16 +58,45 @@ def test_both_ways_to_name_the_servers_validate():
     assert launched.engine.launch and launched.engine.launch_env == {"VLLM_CPU_KVCACHE_SPACE": 1}
 
 
+def vllm_server_info(extension: str | None = WORKER_EXTENSION, mode: str = "processed_logprobs",
+                     dev_mode: bool = True) -> FakeServer:
+    """A stand-in for what a vLLM server's dev-mode GET /server_info?config_format=json reports about the
+    two flags training needs (vLLM itself may not be installed here; test_train_vllm_slow.py uses the real one)."""
+    config = {"parallel_config": {"worker_extension_cls": extension}, "model_config": {"logprobs_mode": mode}}
+    info = {"vllm_config": config, "vllm_env": {}, "system_env": {}}
+    return FakeServer(lambda method, path, body, headers: (200, info) if dev_mode and path.startswith("/server_info")
+                      else (404, {"detail": "Not Found"}))
+
+
+@pytest.mark.parametrize(("server", "temperature", "message"), [
+    (dict(dev_mode=False), 1.0, r"is not in dev mode: it cannot load new weights; .*VLLM_SERVER_DEV_MODE=1"),
+    (dict(extension=""), 1.0, r"lacks --worker-extension-cls asearcher.engines.vllm_ext.WeightUpdateExtension"),
+    (dict(mode="raw_logprobs"), 0.7, r"lacks --logprobs-mode processed_logprobs \(it has 'raw_logprobs': at "
+                                     r"temperature 0.7"),
+])
+def test_a_vllm_server_that_cannot_train_is_refused_naming_the_flag(server, temperature, message):
+    with vllm_server_info(**server) as fake, pytest.raises(UserError, match=message):
+        check_training_server(fake.url + "/v1", temperature)
+
+
+def test_raw_logprobs_are_the_sampled_ones_at_temperature_1_and_a_dead_url_is_named():
+    with vllm_server_info(mode="raw_logprobs") as fake:
+        check_training_server(fake.url, 1.0)  # T = 1: raw and processed logprobs are the same numbers
+    with pytest.raises(UserError, match=r"vLLM server http://127.0.0.1:\d+ \(engine.servers\): cannot reach it"):
+        check_training_server(closed_port_url(), 1.0)
+
+
 async def test_a_server_url_gives_a_client_of_it_and_launches_nothing(tmp_path, bm25_index_dir):
     from asearcher.engines.vllm_engine import VLLMEngine
 
     model = tiny_hf_folder(tmp_path / "tiny")
-    config = load_config(TrainConfig, None, [f"model={model}", "engine.backend=vllm", "weight_sync=disk",
-                                             "engine.servers=[http://127.0.0.1:9/v1]", *SMALL])
-    parts = build_components(config)
+    with vllm_server_info() as fake:
+        config = load_config(TrainConfig, None, [f"model={model}", "engine.backend=vllm", "weight_sync=disk",
+                                                 f"engine.servers=[{fake.url}/v1]", *SMALL])
+        parts = build_components(config)
     try:
         engine = parts.engine
-        assert isinstance(engine, VLLMEngine) and engine.base_url == "http://127.0.0.1:9"
+        assert isinstance(engine, VLLMEngine) and engine.base_url == fake.url
         assert engine.owned_server is None  # nothing launched: no vLLM is needed for this test
         assert engine.tokenizer.chat_ids([{"role": "user", "content": "hi"}])  # the model folder's tokenizer
         assert next(parts.trainer_model.parameters()).requires_grad  # the trainer's model lives here

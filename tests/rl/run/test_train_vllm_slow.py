@@ -111,6 +111,10 @@ async def test_two_steps_against_a_given_server_put_the_trainer_weights_on_it(mo
     finally:
         server.stop()
     assert step_versions(run_dir) == {(1, 0, 0), (2, 1, 0)}  # max_staleness=0: step 2 trained version-1 tokens
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    print(f"server start-up {server.startup_s:.0f} s; per step (s): "  # figures for docs/runbook.md
+          + "; ".join(f"sync {r['time/sync_s']:.2f}, train {r['time/train_s']:.2f}, step {r['time/interval_s']:.1f}"
+                      for r in rows))
 
 
 def test_asearcher_train_launches_its_own_server_and_stops_it(model, tmp_path, bm25_index_dir):

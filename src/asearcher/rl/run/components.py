@@ -127,6 +127,11 @@ def _server_components(config: TrainConfig, path: str, device: str, sharded: boo
     # prompts, and what a launched server serves. The first weight sync puts the trainer's weights on every server.
     model_dir = str(resolve_model_dir(path))
     check_engine_spec(model_dir, config.engine)  # server URLs, before the slow parts
+    if config.engine.backend == "vllm":
+        from asearcher.engines.vllm_engine import check_training_server
+
+        for url in config.engine.servers:  # a launched server gets the right flags from us
+            check_training_server(url, config.trainer.temperature)
     trainer_model = build_trainer_model(path, config.trainer_dtype, config.lora, config.seed, device=device,
                                         sharded=sharded, attn_implementation=config.engine.attn_implementation)
     engine = make_engine(model_dir, config=config.engine, server_log=server_log)
