@@ -158,8 +158,9 @@ class TrainConfig:
             raise UserError(f"{name}: engine.launch=true starts a server for the model; leave engine.servers empty "
                             f"(got {e.servers})")
         if e.launch and e.backend != "vllm":
-            raise UserError(f"{name}: engine.launch=true starts vLLM servers only; start the SGLang server yourself "
-                            "and give its URL in engine.servers (docs/runbook.md, 'Local training with rollout servers')")
+            raise UserError(f"{name}: engine.launch=true starts vLLM servers only; start the SGLang server "
+                            "yourself and give its URL in engine.servers (docs/runbook.md, 'Local training with "
+                            "rollout servers')")
         if not e.launch and not e.servers:
             launch = " or engine.launch=true (this run starts one)" if e.backend == "vllm" else ""
             raise UserError(f"{name} needs engine.servers=[URL] (running servers serving the model){launch}; "

@@ -37,7 +37,8 @@ SMALL = ["total_steps=2", "rollout.group_size=2", "rollout.batch_questions=1", "
     (["engine.backend=vllm", "weight_sync=disk"], r"engine.backend='vllm' needs engine.servers=\[URL\] .* or "
                                                   r"engine.launch=true"),
     (["engine.backend=sglang", "weight_sync=disk"], r"engine.backend='sglang' needs engine.servers=\[URL\]"),
-    (["engine.backend=sglang", "engine.launch=true", "weight_sync=disk"], r"engine.launch=true starts vLLM servers only"),
+    (["engine.backend=sglang", "engine.launch=true", "weight_sync=disk"],
+     r"engine.launch=true starts vLLM servers only"),
     (["engine.backend=vllm", "engine.launch=true", "engine.servers=[http://h:1]", "weight_sync=disk"],
      r"leave engine.servers empty"),
     (["engine.backend=vllm", "engine.launch=true"], r"set weight_sync=disk \(got 'in_process'\)"),

@@ -45,7 +45,8 @@ if VLLM_PYTHON is None:
     pytest.skip(SKIP_REASON, allow_module_level=True)
 
 LOGPROB_TOL = 2e-3
-SERVER_ARGS = ["--enforce-eager", "--dtype", "float32", "--max-model-len", "2048"]  # the agent's prompt: ~750 byte tokens
+# As tests/engines/vllm_cpu.py's, with room for the agent's prompt (~750 byte tokens) and turns.
+SERVER_ARGS = ["--enforce-eager", "--dtype", "float32", "--max-model-len", "2048"]
 TEXT = "The capital of France is Paris, and the capital of Italy is Rome."
 SMALL = ["total_steps=2", "rollout.group_size=2", "rollout.batch_questions=2", "rollout.max_concurrent=4",
          "rollout.max_staleness=0", "filter.enabled=false", "eval.enabled=false", "data.limit=4",

@@ -16,8 +16,8 @@ from typing import Any
 from asearcher.api.agent import Agent
 from asearcher.api.engine import InferenceEngine
 from asearcher.api.qa import QAItem
-from asearcher.engines.factory import REMOTE_BACKENDS
 from asearcher.api.trajectory import Trajectory
+from asearcher.engines.factory import REMOTE_BACKENDS
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.rollout.config import RolloutConfig
@@ -28,6 +28,7 @@ from asearcher.rl.train.model import build_trainer_model, set_attention, trainer
 logger = logging.getLogger(__name__)
 
 SERVER_LOG = "engine_server.log"  # in the run folder: the output of a rollout server the run launched
+
 
 @dataclass
 class TrainComponents:
