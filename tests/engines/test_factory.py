@@ -91,7 +91,7 @@ def test_vllm_backend_with_a_url_gives_vllm_engine():
 
 @pytest.mark.parametrize(("spec", "overrides", "message"), [
     (None, {"backend": "vllm"}, "needs engine.servers"),
-    (None, {"backend": "sglang", "launch": True}, "starts vLLM servers only"),
+    (None, {"backend": "sglang", "launch": True}, "engine.launch=true with a model folder"),
     (None, {"backend": "vllm", "servers": ["10.0.0.5:8000"]}, "engine.servers entry '10.0.0.5:8000'"),
     ("/no/such/model", {"backend": "vllm", "servers": ["http://h:1"]}, "no such path"),
     ("http://h:1", {"backend": "vllm", "launch": True}, "leave engine.servers empty"),
@@ -102,7 +102,6 @@ def test_remote_backend_misconfigurations_are_user_errors(spec, overrides, messa
 
 
 def test_launch_needs_only_a_model_folder(tmp_path):
-    # Starting the server needs vLLM (tests/engines/test_vllm_cpu_slow.py runs one); the spec check does not.
+    # Starting the server needs vLLM / SGLang (tests/engines/test_vllm_cpu_slow.py runs vLLM); the spec check does not.
     assert check_engine_spec(str(tmp_path), EngineConfig(backend="vllm", launch=True)) == tmp_path
-    with pytest.raises(UserError, match="starts vLLM servers only"):
-        check_engine_spec(str(tmp_path), EngineConfig(backend="sglang", launch=True, servers=[]))
+    assert check_engine_spec(str(tmp_path), EngineConfig(backend="sglang", launch=True)) == tmp_path

@@ -22,10 +22,10 @@ class EngineConfig:
     servers: list[str] = cfg(
         [], "backend vllm/sglang: server URLs (http://host:port); more than one = a RoutedEngine (one server "
         "per trajectory, least-loaded placement, failover). Empty: the engine spec if it is a URL.")
-    launch: bool = cfg(False, "backend vllm with a model folder and no servers: start one vLLM server for it on "
-                       "127.0.0.1 (stopped by the engine's aclose).")
-    launch_python: str = cfg("", "launch: interpreter that has vLLM (empty: this one).")
-    launch_args: list[str] = cfg([], "launch: extra vLLM server flags, e.g. ['--max-model-len', '32768'].")
+    launch: bool = cfg(False, "backend vllm/sglang with a model folder and no servers: start one server for it on "
+                       "127.0.0.1 (stopped by the engine's aclose; `asearcher train` logs it in the run folder).")
+    launch_python: str = cfg("", "launch: interpreter that has vLLM / SGLang (empty: this one).")
+    launch_args: list[str] = cfg([], "launch: extra server flags (strings), e.g. ['--max-model-len', '32768'].")
     launch_env: dict[str, str] = cfg({}, "launch: extra environment of the server, e.g. {VLLM_CPU_KVCACHE_SPACE: '2'} "
                                      "(GiB of KV cache on a CPU; vLLM's default takes far more).")
     device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")

@@ -30,8 +30,8 @@ def make_engine(spec: str | None, *, config: EngineConfig | None = None,
       a local llama.cpp server).
     With backend 'vllm' / 'sglang': rollout servers (`VLLMEngine` / `SGLangEngine`) at `config.servers`
     (or at `spec` when it is a URL), routed by a `RoutedEngine` when there are several; `spec`, when a
-    model folder, gives the tokenizer (and the model a `launch`ed vLLM server serves; its output goes to
-    `server_log`, default: discarded).
+    model folder, gives the tokenizer (and the model a `launch`ed vLLM / SGLang server serves; its output
+    goes to `server_log`, default: discarded).
     Anything else is a UserError naming the value.
     """
     config = config or EngineConfig()
@@ -118,19 +118,16 @@ def _check_remote(spec: str | None, config: EngineConfig) -> Path | None:
                         "a server URL" + ("" if path.exists() else " (no such path)"))
     if config.launch and (config.servers or is_url):
         raise UserError("engine.launch=true starts its own server: leave engine.servers empty and give a model folder")
-    if config.launch and config.backend != "vllm":
-        raise UserError("engine.launch=true starts vLLM servers only; start SGLang servers yourself (docs/runbook.md)")
     if not config.servers and not is_url:
         if config.launch and path is not None:
             return path
-        hint = " or engine.launch=true with a model folder" if config.backend == "vllm" else ""
         raise UserError(f"engine.backend={config.backend!r} needs engine.servers (URLs) or a server URL as the "
-                        f"engine{hint}")
+                        "engine, or engine.launch=true with a model folder")
     return path
 
 
 def _remote(spec: str | None, config: EngineConfig, server_log: Path | None = None) -> InferenceEngine:
-    """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one launched vLLM server."""
+    """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one server launched here."""
     path = _check_remote(spec, config)
     tokenizer = None
     if path is not None:
@@ -139,17 +136,16 @@ def _remote(spec: str | None, config: EngineConfig, server_log: Path | None = No
         tokenizer = load_tokenizer(path)
     urls = list(config.servers) or ([spec] if path is None else [])
     if config.backend == "sglang":
-        from asearcher.engines.sglang_engine import SGLangEngine
-
-        engines: list[Any] = [SGLangEngine(u, config, tokenizer) for u in urls]
+        from asearcher.engines.sglang_engine import SGLangEngine as Engine
+        from asearcher.engines.sglang_engine import SGLangServer as Server
     else:
-        from asearcher.engines.vllm_engine import VLLMEngine, VLLMServer
-
-        if not urls:  # launch (checked above)
-            server = VLLMServer(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
-                                extra_args=config.launch_args, env=config.launch_env, log_path=server_log).start()
-            return VLLMEngine(server.url, config, tokenizer, owned_server=server)
-        engines = [VLLMEngine(u, config, tokenizer) for u in urls]
+        from asearcher.engines.vllm_engine import VLLMEngine as Engine  # type: ignore[assignment]
+        from asearcher.engines.vllm_engine import VLLMServer as Server  # type: ignore[assignment]
+    if not urls:  # launch (checked above)
+        server = Server(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
+                        extra_args=config.launch_args, env=config.launch_env, log_path=server_log).start()
+        return Engine(server.url, config, tokenizer, owned_server=server)
+    engines: list[Any] = [Engine(u, config, tokenizer) for u in urls]
     if len(engines) == 1:
         return engines[0]
     from asearcher.engines.router import RoutedEngine

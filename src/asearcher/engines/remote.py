@@ -25,6 +25,7 @@ from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.limits import context_length_from_models
 from asearcher.engines.openai_http import HTTPEngineError, apost_json
+from asearcher.engines.server_process import ServerProcess
 from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,12 @@ class ResumableRemoteEngine:
 
     kind = "remote"
 
-    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None) -> None:
+    def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
+                 owned_server: ServerProcess | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.config = config or EngineConfig()
         self.tokenizer = tokenizer
+        self.owned_server = owned_server  # a server this engine launched and stops in `aclose` (engine.launch)
         self.version = 0
         self._calls: dict[str, list[Call]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -98,10 +101,12 @@ class ResumableRemoteEngine:
         return self._client  # type: ignore[return-value]
 
     async def aclose(self) -> None:
-        """Close the HTTP connections."""
+        """Close the HTTP connections (and stop the server if this engine launched it)."""
         if self._client is not None:
             await self._client.aclose()
             self._client, self._loop = None, None
+        if self.owned_server is not None:
+            self.owned_server.stop()
 
     # ---- public API ---------------------------------------------------------------------------
 

@@ -26,9 +26,23 @@ from typing import Any, Literal
 
 from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.remote import Call, Chunk, ResumableRemoteEngine
+from asearcher.engines.server_process import ServerProcess
 from asearcher.engines.weight_stream import TensorMeta, WeightStream
 
 log = logging.getLogger(__name__)
+
+
+class SGLangServer(ServerProcess):
+    """An SGLang server for `model` in a child process on 127.0.0.1 (a free port): `python -m
+    sglang.launch_server --model-path M --host 127.0.0.1 --port P` plus `extra_args`
+    (engines/server_process.py: start, health, errors, stop). SGLang needs a CUDA GPU: tests here launch a
+    stand-in that speaks its API. Never put SGLANG_RETURN_ORIGINAL_LOGPROB=1 in `env` for RL (above)."""
+
+    name = "SGLang"
+    module = "sglang.launch_server"
+
+    def args(self) -> list[str]:
+        return ["--model-path", self.model, "--host", "127.0.0.1", "--port", str(self.port)]
 
 
 class SGLangEngine(ResumableRemoteEngine):
@@ -39,6 +53,7 @@ class SGLangEngine(ResumableRemoteEngine):
         config: timeouts, retries (`EngineConfig`).
         tokenizer: an `api.Tokenizer`, used to render `messages` and to decode output ids
             (`text == tokenizer.decode(output_ids)`); without one, `text` is the server's text.
+        owned_server: an `SGLangServer` this engine started and stops in `aclose` (`engine.launch`).
     """
 
     kind = "sglang"

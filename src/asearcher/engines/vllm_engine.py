@@ -25,11 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -40,6 +35,7 @@ from asearcher.api.engine import FinishReason, GenRequest
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.openai_http import HTTPEngineError, raise_refusal
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
+from asearcher.engines.server_process import ServerProcess
 from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
 from asearcher.errors import UserError
 
@@ -85,9 +81,9 @@ def check_training_server(url: str, temperature: float) -> None:
         raise UserError(f"vLLM server {url} (engine.servers) lacks {'; '.join(missing)}; {how}")
 
 
-class VLLMServer:
+class VLLMServer(ServerProcess):
     """A vLLM OpenAI server for `model` in a child process on 127.0.0.1 (a free port), launched with
-    `launch_args` and dev mode. For single-machine runs and tests; clusters start servers themselves.
+    `launch_args` and dev mode (engines/server_process.py: start, health, errors, stop).
 
     Args:
         model: HF model folder.
@@ -97,91 +93,14 @@ class VLLMServer:
         log_path: where the server's output goes (default: discarded).
     """
 
-    def __init__(
-        self, model: str | Path, *, python: str = sys.executable, extra_args: list[str] | None = None,
-        env: dict[str, str] | None = None, log_path: str | Path | None = None,
-    ) -> None:
-        self.model = str(model)
-        self.python = python
-        self.extra_args = list(extra_args or [])
-        self.env = {str(k): str(v) for k, v in (env or {}).items()}  # YAML may give numbers
-        self.log_path = log_path
-        self.port = 0
-        self.startup_s = 0.0
-        self._proc: subprocess.Popen | None = None
+    name = "vLLM"
+    module = "vllm.entrypoints.openai.api_server"
 
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    def args(self) -> list[str]:
+        return launch_args(self.model, port=self.port)
 
-    def start(self, timeout_s: float = 900.0) -> VLLMServer:
-        """Launch and wait until GET /health answers 200 (vLLM on CPU: minutes on a busy machine)."""
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server",
-               *launch_args(self.model, port=self.port), *self.extra_args]
-        env = {**os.environ, "VLLM_SERVER_DEV_MODE": "1", **self.env}
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        start = time.perf_counter()
-        # Own process group: stop() ends the server and the engine/worker processes it spawned.
-        self._proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        if out is not subprocess.DEVNULL:
-            out.close()  # the child has its own copy
-        try:
-            self._await_healthy(start, timeout_s)
-        except BaseException:
-            # Ctrl-C during the minutes of start-up included: the server is in its own session, so nothing
-            # else would stop it (3-5 GB on a CPU, a GPU's memory on a GPU).
-            self.stop()
-            raise
-        self.startup_s = time.perf_counter() - start
-        log.info("vLLM serving %s at %s (started in %.1f s)", self.model, self.url, self.startup_s)
-        return self
-
-    def _await_healthy(self, start: float, timeout_s: float) -> None:
-        assert self._proc is not None
-        while True:
-            if self._proc.poll() is not None:
-                raise self._failure(f"exited with code {self._proc.returncode} before it was healthy")
-            try:
-                if httpx.get(self.url + "/health", timeout=2.0).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            if time.perf_counter() - start > timeout_s:
-                raise self._failure(f"was not healthy after {timeout_s:.0f} s")
-            time.sleep(0.5)
-
-    def _failure(self, what: str) -> UserError:
-        """The error for a server that did not come up (a missing vLLM, a bad flag, too little memory are
-        the usual causes): its last output lines and where the whole log is."""
-        tail = ""
-        if self.log_path and Path(self.log_path).is_file():
-            lines = Path(self.log_path).read_text(errors="replace").splitlines()[-15:]
-            tail = "; its last output:\n  " + "\n  ".join(lines) + f"\n(full log: {self.log_path})"
-        return UserError(f"the vLLM server for {self.model} ({self.python} -m vllm.entrypoints.openai.api_server) "
-                         f"{what}{tail or ' (its output was not logged)'}; check engine.launch_python, "
-                         "engine.launch_args and engine.launch_env")
-
-    def stop(self) -> None:
-        """Terminate the server's process group and wait for it."""
-        if self._proc is None:
-            return
-        proc, self._proc = self._proc, None
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-
-    def __enter__(self) -> VLLMServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+    def base_env(self) -> dict[str, str]:
+        return {"VLLM_SERVER_DEV_MODE": "1"}  # /collective_rpc and the other endpoints weight updates use
 
 
 class VLLMEngine(ResumableRemoteEngine):
@@ -200,15 +119,8 @@ class VLLMEngine(ResumableRemoteEngine):
     def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
                  owned_server: VLLMServer | None = None) -> None:
         root = base_url.rstrip("/")
-        super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer)
+        super().__init__(root[: -len("/v1")] if root.endswith("/v1") else root, config, tokenizer, owned_server)
         self.model = self.config.model
-        self.owned_server = owned_server
-
-    async def aclose(self) -> None:
-        """Close the HTTP connections (and stop the server if this engine launched it)."""
-        await super().aclose()
-        if self.owned_server is not None:
-            self.owned_server.stop()
 
     async def _amodel(self) -> str:
         if not self.model:

@@ -130,7 +130,7 @@ class TrainConfig:
     def _check_engine_backend(self) -> None:
         """engine.backend names what generates, so a value the launcher would not use is refused, never
         silently replaced: local runs generate with an in-process transformers engine (the trainer's weights
-        are copied into it) or with vLLM / SGLang servers (engine.servers, or one vLLM server the run launches;
+        are copied into it) or with vLLM / SGLang servers (engine.servers, or one server the run launches;
         weights go by disk); Ray runs without an allocation use in-process engines; with cluster.allocation the
         allocation's server generates (engine.backend may repeat it)."""
         backend, c = self.engine.backend, self.cluster
@@ -157,14 +157,10 @@ class TrainConfig:
         if e.launch and e.servers:
             raise UserError(f"{name}: engine.launch=true starts a server for the model; leave engine.servers empty "
                             f"(got {e.servers})")
-        if e.launch and e.backend != "vllm":
-            raise UserError(f"{name}: engine.launch=true starts vLLM servers only; start the SGLang server "
-                            "yourself and give its URL in engine.servers (docs/runbook.md, 'Local training with "
-                            "rollout servers')")
         if not e.launch and not e.servers:
-            launch = " or engine.launch=true (this run starts one)" if e.backend == "vllm" else ""
-            raise UserError(f"{name} needs engine.servers=[URL] (running servers serving the model){launch}; "
-                            "docs/runbook.md, 'Local training with rollout servers'")
+            raise UserError(f"{name} needs engine.servers=[URL] (running servers serving the model) or "
+                            "engine.launch=true (this run starts one); docs/runbook.md, 'Local training with "
+                            "rollout servers'")
         if self.weight_sync != "disk":
             raise UserError(f"{name}: the servers load each policy version from disk; set weight_sync=disk "
                             f"(got {self.weight_sync!r})")

@@ -1,6 +1,6 @@
 """Local training with engine.backend vllm / sglang (rl/run/components.py `_server_components`): which keys
-decide between given server URLs and a launched server, the errors that name them, and a whole 2-step run
-against an SGLang server whose weights follow the trainer's through the disk sync.
+decide between given server URLs and a launched server, the errors that name them, and whole 2-step runs
+against an SGLang server, given or launched, whose weights follow the trainer's through the disk sync.
 
 SGLang needs a CUDA GPU and cannot run here: the run uses the local fake of its native API
 (tests/engines/fake_sglang_server.py), so what is tested is our code (config, components, TrainLoop, DiskWeightSync,
@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import json
+import os
 import sys
 
 import pytest
@@ -24,7 +25,7 @@ from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.launch import atrain
 from asearcher.rl.run.components import SERVER_LOG, build_components
-from engines.fake_sglang_server import FakeSGLangServer  # tests/ is on sys.path (its conftest.py)
+from engines.fake_sglang_server import FakeSGLangServer, stand_in_launcher  # tests/ is on sys.path (conftest.py)
 from engines.tiny_hf import tiny_hf_folder
 from http_fakes import FakeServer, closed_port_url
 
@@ -36,9 +37,8 @@ SMALL = ["total_steps=2", "rollout.group_size=2", "rollout.batch_questions=1", "
 @pytest.mark.parametrize(("overrides", "message"), [
     (["engine.backend=vllm", "weight_sync=disk"], r"engine.backend='vllm' needs engine.servers=\[URL\] .* or "
                                                   r"engine.launch=true"),
-    (["engine.backend=sglang", "weight_sync=disk"], r"engine.backend='sglang' needs engine.servers=\[URL\]"),
-    (["engine.backend=sglang", "engine.launch=true", "weight_sync=disk"],
-     r"engine.launch=true starts vLLM servers only"),
+    (["engine.backend=sglang", "weight_sync=disk"], r"engine.backend='sglang' needs engine.servers=\[URL\] .* or "
+                                                    r"engine.launch=true"),
     (["engine.backend=vllm", "engine.launch=true", "engine.servers=[http://h:1]", "weight_sync=disk"],
      r"leave engine.servers empty"),
     (["engine.backend=vllm", "engine.launch=true"], r"set weight_sync=disk \(got 'in_process'\)"),
@@ -146,3 +146,25 @@ async def test_two_steps_against_an_sglang_server_sync_every_version_from_disk(t
     assert sorted({(r["step"], r["version"], r["staleness"]) for r in rows}) == [(1, 0, 0), (2, 1, 0)]
     generated = [body for path, body in server.seen if path == "/generate"]
     assert generated and all(body["return_logprob"] for body in generated)  # behaviour logprobs from the server
+
+
+async def test_a_launched_sglang_server_trains_and_is_stopped_at_the_end(tmp_path, bm25_index_dir):
+    """engine.launch=true with backend sglang: the run starts `launch_python -m sglang.launch_server
+    --model-path ... --port P` (here a stand-in interpreter that serves the fake on P), logs its output in the
+    run folder, trains through it and stops it when the run ends."""
+    model = tiny_hf_folder(tmp_path / "tiny")
+    launcher = stand_in_launcher(tmp_path)
+    config = load_config(TrainConfig, None, [f"model={model}", "engine.backend=sglang", "weight_sync=disk",
+                                             "engine.launch=true", f"engine.launch_python={launcher}", *SMALL])
+    run_dir = tmp_path / "run"
+    parts = build_components(config, server_log=run_dir / SERVER_LOG)
+    server = parts.engine.owned_server
+    assert server is not None and parts.engine.base_url == server.url
+    pid = server._proc.pid
+    engine = parts.engine
+    parts = dataclasses.replace(parts, agent_factory=lambda seed: F.ToyAgent(engine, seed), reward_fn=F.low_byte_reward)
+    result = await atrain(config, run_dir, progress=False, parts=parts)
+    assert (result.steps, result.version) == (2, 2)
+    assert f"stand-in for sglang.launch_server on port {server.port}" in (run_dir / SERVER_LOG).read_text()
+    with pytest.raises(ProcessLookupError):  # stopped (and reaped) by the engine's aclose, the run's last closer
+        os.kill(pid, 0)

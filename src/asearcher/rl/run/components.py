@@ -119,8 +119,8 @@ def build_components(config: TrainConfig, sharded: bool = False, server_log: Pat
 def _server_components(config: TrainConfig, path: str, device: str, sharded: bool,
                        server_log: Path | None) -> TrainComponents:
     """Single-node training against vLLM / SGLang servers: the trainer's model here, rollouts on the servers at
-    engine.servers or on one vLLM server launched for the model (engine.launch; stopped by the engine's
-    aclose, the last closer). TrainConfig.validate made sure the keys fit (servers or launch, weight_sync=disk)."""
+    engine.servers or on one server launched for the model (engine.launch; stopped by the engine's aclose, the
+    last closer). TrainConfig.validate made sure the keys fit (servers or launch, weight_sync=disk)."""
     from asearcher.engines.embedded import resolve_model_dir
     from asearcher.engines.factory import check_engine_spec, make_engine
 
