@@ -17,7 +17,8 @@ class EngineConfig:
         "Backend for a local model: 'transformers' (in-process, exact logprobs, trainable weights), "
         "'llamacpp' (xllamacpp server, GGUF only, faster on CPU) or 'auto' (llamacpp for the embedded "
         "default model, transformers for other paths). Rollout servers: 'vllm' / 'sglang' (token-in/out, "
-        "updatable weights) at engine.servers, or a vLLM server started here with engine.launch.",
+        "updatable weights) at engine.servers, or a server started here with engine.launch (local training: "
+        "weight_sync=disk).",
     )
     servers: list[str] = cfg(
         [], "backend vllm/sglang: server URLs (http://host:port); more than one = a RoutedEngine (one server "
@@ -28,7 +29,8 @@ class EngineConfig:
     launch_args: list[str] = cfg([], "launch: extra server flags (strings), e.g. ['--max-model-len', '32768'].")
     launch_env: dict[str, str] = cfg({}, "launch: extra environment of the server, e.g. {VLLM_CPU_KVCACHE_SPACE: '2'} "
                                      "(GiB of KV cache on a CPU; vLLM's default takes far more).")
-    device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
+    device: str = cfg("cpu", "Torch device of the in-process engine (and of the local trainer, also with "
+                      "rollout servers): 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = cfg(
         "float32", "Weight dtype of the in-process engine; auto = bfloat16 where the device computes it natively "
         "(AVX512-BF16/AMX CPUs, bf16 GPUs), else float32.")
