@@ -6,7 +6,8 @@ through the disk sync (the worker extension's `update_weights_from_path` over de
 Two ways to name the server, one test each:
 - a server the test starts, given as engine.servers: after 2 steps the server's logprobs of a fixed text
   equal the trainer's final weights' (and differ from the starting weights'), its reported weight version is
-  2, and step 2 trained only tokens the server tagged with version 1;
+  2, step 1 trained behaviour logprobs equal to the starting model's, and step 2 trained only tokens the
+  server tagged with version 1;
 - engine.launch=true through the `asearcher train` command: the run starts its own server (its log in the
   run folder), trains 2 steps, and stops the server at the end.
 
@@ -33,6 +34,7 @@ import torch
 import train_fakes as F
 from transformers import AutoModelForCausalLM
 
+from asearcher.api.trajectory import Trajectory
 from asearcher.config import load_config
 from asearcher.engines.embedded import load_tokenizer
 from asearcher.rl.config import TrainConfig
@@ -79,6 +81,22 @@ def max_diff(a: list[float], b: list[float]) -> float:
     return max(abs(x - y) for x, y in zip(a, b, strict=True))
 
 
+def behaviour_gap(run_dir: Path, step: int, model: torch.nn.Module) -> tuple[float, int]:
+    """Largest gap between the server's behaviour logprobs of the tokens trained at `step` (from
+    trajectories.jsonl) and `model`'s recomputation over the same context, and how many tokens were compared."""
+    worst, n = 0.0, 0
+    for line in (run_dir / "trajectories.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        if row["step"] != step:
+            continue
+        for seg in Trajectory.from_dict(row["trajectory"]).segments:
+            recomputed = trainer_logprobs(model, seg.token_ids)
+            for i, sampled in enumerate(seg.loss_mask):
+                if sampled:
+                    worst, n = max(worst, abs(seg.logprobs[i] - recomputed[i - 1])), n + 1
+    return worst, n
+
+
 def step_versions(run_dir: Path) -> set[tuple[int, int, int]]:
     """(step, version trained from, staleness) of every trained trajectory."""
     rows = [json.loads(line) for line in (run_dir / "trajectories.jsonl").read_text().splitlines()]
@@ -109,6 +127,11 @@ async def test_two_steps_against_a_given_server_put_the_trainer_weights_on_it(mo
               f"served vs start: {max_diff(served, trainer_logprobs(start, ids)):.3f}")
         assert max_diff(served, trainer_logprobs(parts.trainer_model, ids)) < LOGPROB_TOL
         assert max_diff(served, trainer_logprobs(start, ids)) > 0.05
+        # Step 1 trained tokens sampled by version 0, the starting weights: their behaviour logprobs, as the
+        # server reported them, are the starting model's (temperature 1, the ToyAgent's).
+        gap, n = behaviour_gap(run_dir, 1, start)
+        print(f"step-1 behaviour logprobs vs the starting model: {gap:.2e} over {n} tokens")
+        assert n > 0 and gap < LOGPROB_TOL
     finally:
         server.stop()
     assert step_versions(run_dir) == {(1, 0, 0), (2, 1, 0)}  # max_staleness=0: step 2 trained version-1 tokens
