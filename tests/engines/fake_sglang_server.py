@@ -6,15 +6,20 @@ here, so this speaks the documented request/response shapes of /generate, /abort
 Its "model" is deterministic: the next token is a function of the weights and the context, so a
 resubmitted prompt + partial output continues exactly as an uninterrupted generation would, and
 every sampled token's logprob names the weights that produced it (`logprob_of(weights)`).
+
+As a program (`python fake_sglang_server.py PORT`) it serves on PORT until terminated: the stand-in for
+`python -m sglang.launch_server` that tests of `engine.launch` start (`stand_in_launcher`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import sys
 import threading
 import time
 import zlib
+from pathlib import Path
 
 import uvicorn
 from fastapi import FastAPI, Request
@@ -33,7 +38,7 @@ def next_token(weights: str, context: list[int]) -> int:
 
 
 class FakeSGLangServer:
-    def __init__(self, token_delay_s: float = 0.01) -> None:
+    def __init__(self, token_delay_s: float = 0.01, port: int = 0) -> None:
         self.weights = "init"
         self.token_delay_s = token_delay_s
         self.healthy = True
@@ -46,7 +51,7 @@ class FakeSGLangServer:
         self.running_at_update: list[int] = []  # requests still generating when an update arrived
         self.app = self._build_app()
         with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
+            s.bind(("127.0.0.1", port))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._server: uvicorn.Server | None = None
@@ -189,3 +194,24 @@ class FakeSGLangServer:
             "meta_info": {"id": rid, "finish_reason": finish, "prompt_tokens": len(ctx),
                           "completion_tokens": len(out), "output_token_logprobs": entries},
         }
+
+
+def stand_in_launcher(folder: Path) -> Path:
+    """An executable that `engine.launch_python` can name: it takes `-m sglang.launch_server ... --port P ...`
+    as SGLang's interpreter would, and serves this fake on P instead (with this interpreter)."""
+    script = folder / "sglang-python"
+    script.write_text(f"""#!/bin/sh
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--port" ]; then port=$2; fi
+  shift
+done
+echo "stand-in for sglang.launch_server on port $port"
+exec {sys.executable} {Path(__file__).resolve()} "$port"
+""")
+    script.chmod(0o755)
+    return script
+
+
+if __name__ == "__main__":
+    server = FakeSGLangServer(token_delay_s=0.001, port=int(sys.argv[1]))
+    server._thread.join()  # until SIGTERM (the launcher's stop) ends the process

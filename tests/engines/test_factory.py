@@ -102,6 +102,6 @@ def test_remote_backend_misconfigurations_are_user_errors(spec, overrides, messa
 
 
 def test_launch_needs_only_a_model_folder(tmp_path):
-    # Starting the server needs vLLM (tests/engines/test_vllm_cpu_slow.py runs one); the spec check does not.
+    # Starting the server needs vLLM / SGLang (tests/engines/test_vllm_cpu_slow.py runs vLLM); the spec check does not.
     assert check_engine_spec(str(tmp_path), EngineConfig(backend="vllm", launch=True)) == tmp_path
     assert check_engine_spec(str(tmp_path), EngineConfig(backend="sglang", launch=True)) == tmp_path

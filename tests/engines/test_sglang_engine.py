@@ -163,8 +163,12 @@ def test_sglang_server_never_inherits_the_t1_logprob_switch(monkeypatch, tmp_pat
     assert "SGLANG_RETURN_ORIGINAL_LOGPROB" not in env and env["HF_HUB_OFFLINE"] == "1" and "PATH" in env
 
 
-async def test_a_published_weights_file_is_loaded_from_its_folder(engine, server) -> None:
-    """The Ray engine actors get DiskWeightSync's file path; SGLang loads a folder's safetensors."""
-    await engine.aupdate_weights("/run/weights/v3/model.safetensors", version=3)
+async def test_weights_are_loaded_from_a_folder_and_a_file_is_refused(engine, server) -> None:
+    """DiskWeightSync hands every engine (local and Ray runs) the version's folder; SGLang loads a folder's
+    safetensors and would take a file's path for a Hub id, so a file is our bug: it raises before the server
+    is asked."""
+    await engine.aupdate_weights("/run/weights/v3", version=3)
+    with pytest.raises(ValueError, match="folder"):
+        await engine.aupdate_weights("/run/weights/v4/model.safetensors", version=4)
     update = [b for p, b in server.seen if p == "/update_weights_from_disk"]
     assert update == [{"model_path": "/run/weights/v3", "weight_version": "3"}]

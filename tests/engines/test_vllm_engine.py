@@ -204,3 +204,23 @@ def test_launch_args_request_processed_logprobs_and_the_extension() -> None:
     args = launch_args("/m", port=9)
     assert args[args.index("--logprobs-mode") + 1] == "processed_logprobs"
     assert args[args.index("--worker-extension-cls") + 1] == "asearcher.engines.vllm_ext.WeightUpdateExtension"
+
+
+def test_a_server_that_never_gets_healthy_is_stopped_and_named(tmp_path) -> None:
+    """A stand-in interpreter that never serves (vLLM may not be installed here): start() gives up with a
+    UserError showing the server's output and naming the keys, and no process of it is left running."""
+    import os
+
+    from asearcher.engines.vllm_engine import VLLMServer
+    from asearcher.errors import UserError
+
+    fake_python = tmp_path / "python"
+    fake_python.write_text(f"#!/bin/sh\necho $$ > {tmp_path / 'pid'}\necho 'loading the model'\nexec sleep 60\n")
+    fake_python.chmod(0o755)
+    server = VLLMServer(tmp_path, python=str(fake_python), log_path=tmp_path / "server.log")
+    with pytest.raises(UserError, match=r"was not healthy after 2 s; its last output:\n  loading the model\n"
+                                        r"(.|\n)*engine.launch_python"):
+        server.start(timeout_s=2)
+    pid = int((tmp_path / "pid").read_text())
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)

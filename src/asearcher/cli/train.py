@@ -57,12 +57,14 @@ def resolve_recipe(spec: str | None) -> Path:
                     f"({sorted(r.stem for r in RECIPES.glob('*.yaml'))})")
 
 
-# Keys a resumed run may change: how long it runs, how often it saves, where metrics also go. Any
-# other key (model, data, agent, rewards, optimisation, staleness, ...) would mix records made with
-# different settings in one run, so `--resume` refuses it (issue 12: resume is safe). The Ray address is
-# where the cluster is, not how the run trains: a resumed Slurm job gets a new head (scripts/slurm_ray.sbatch).
+# Keys a resumed run may change: how long it runs, how often it saves, where metrics also go, where its
+# rollout servers are and how a launched one starts (a restarted server may have a new address; the resumed
+# run puts the checkpoint's weights on it first). The Ray address is where the cluster is, not how the run
+# trains: a resumed Slurm job gets a new head (scripts/slurm_ray.sbatch). Any other key (model, data, agent,
+# rewards, optimisation, staleness, engine.backend, ...) would mix records made with different settings in
+# one run, so `--resume` refuses it (issue 12: resume is safe).
 RESUME_MAY_CHANGE = ("total_steps", "checkpoint.", "tensorboard", "wandb", "log_trajectories", "eval.concurrency",
-                     "cluster.ray_address")
+                     "cluster.ray_address", "engine.servers", "engine.launch")
 
 
 def check_resume_overrides(saved: object, config: object, run_dir: Path) -> None:

@@ -17,17 +17,22 @@ class EngineConfig:
         "Backend for a local model: 'transformers' (in-process, exact logprobs, trainable weights), "
         "'llamacpp' (xllamacpp server, GGUF only, faster on CPU) or 'auto' (llamacpp for the embedded "
         "default model, transformers for other paths). Rollout servers: 'vllm' / 'sglang' (token-in/out, "
-        "updatable weights) at engine.servers, or a vLLM / SGLang server started here with engine.launch.",
+        "updatable weights) at engine.servers, or a server started here with engine.launch (local training: "
+        "weight_sync=disk).",
     )
     servers: list[str] = cfg(
         [], "backend vllm/sglang: server URLs (http://host:port); more than one = a RoutedEngine (one server "
         "per trajectory, least-loaded placement, failover). Empty: the engine spec if it is a URL.")
-    launch: bool = cfg(False, "backend vllm/sglang with a model folder and no servers: start one server for it "
-                       "on 127.0.0.1 (stopped by the engine's aclose; the Ray engine actors launch theirs this way).")
+    launch: bool = cfg(False, "backend vllm/sglang with a model folder and no servers: start one server for it on "
+                       "127.0.0.1 (stopped by the engine's aclose; local `asearcher train` logs it in the run folder; "
+                       "the Ray engine actors launch theirs this way).")
     launch_python: str = cfg("", "launch: interpreter that has vLLM / SGLang (empty: this one).")
-    launch_args: list[str] = cfg([], "launch: extra server flags, e.g. ['--max-model-len', '32768'] (vLLM) or "
-                                 "['--context-length', '32768'] (SGLang).")
-    device: str = cfg("cpu", "Torch device of the in-process engine: 'cpu', 'cuda', 'cuda:1', ...")
+    launch_args: list[str] = cfg([], "launch: extra server flags (strings), e.g. ['--max-model-len', '32768'] (vLLM) "
+                                 "or ['--context-length', '32768'] (SGLang).")
+    launch_env: dict[str, str] = cfg({}, "launch: extra environment of the server, e.g. {VLLM_CPU_KVCACHE_SPACE: '2'} "
+                                     "(GiB of KV cache on a CPU; vLLM's default takes far more).")
+    device: str = cfg("cpu", "Torch device of the in-process engine (and of the local trainer, also with "
+                      "rollout servers): 'cpu', 'cuda', 'cuda:1', ...")
     dtype: Literal["float32", "bfloat16", "float16", "auto"] = cfg(
         "float32", "Weight dtype of the in-process engine; auto = bfloat16 where the device computes it natively "
         "(AVX512-BF16/AMX CPUs, bf16 GPUs), else float32.")

@@ -20,7 +20,8 @@ DEFAULT_EMBEDDED_BACKEND = "llamacpp"
 REMOTE_BACKENDS = ("vllm", "sglang")
 
 
-def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> InferenceEngine:
+def make_engine(spec: str | None, *, config: EngineConfig | None = None,
+                server_log: Path | None = None) -> InferenceEngine:
     """Build an engine from `spec`.
 
     - None: the embedded SmolLM2-135M-Instruct (backend per `config.backend`, 'auto' = measured default);
@@ -29,12 +30,13 @@ def make_engine(spec: str | None, *, config: EngineConfig | None = None) -> Infe
       a local llama.cpp server).
     With backend 'vllm' / 'sglang': rollout servers (`VLLMEngine` / `SGLangEngine`) at `config.servers`
     (or at `spec` when it is a URL), routed by a `RoutedEngine` when there are several; `spec`, when a
-    model folder, gives the tokenizer (and the model a `launch`ed server serves).
+    model folder, gives the tokenizer (and the model a `launch`ed vLLM / SGLang server serves; its output
+    goes to `server_log`, default: discarded).
     Anything else is a UserError naming the value.
     """
     config = config or EngineConfig()
     if config.backend in REMOTE_BACKENDS:
-        return _remote(spec, config)
+        return _remote(spec, config, server_log)
     path = check_engine_spec(spec, config)
     if path is None:
         from asearcher.engines.openai_http import OpenAIEngine
@@ -120,12 +122,12 @@ def _check_remote(spec: str | None, config: EngineConfig) -> Path | None:
         if config.launch and path is not None:
             return path
         raise UserError(f"engine.backend={config.backend!r} needs engine.servers (URLs) or a server URL as the "
-                        "engine or engine.launch=true with a model folder")
+                        "engine, or engine.launch=true with a model folder")
     return path
 
 
-def _remote(spec: str | None, config: EngineConfig) -> InferenceEngine:
-    """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one launched server."""
+def _remote(spec: str | None, config: EngineConfig, server_log: Path | None = None) -> InferenceEngine:
+    """VLLMEngine / SGLangEngine per server URL (RoutedEngine over several), or one server launched here."""
     path = _check_remote(spec, config)
     tokenizer = None
     if path is not None:
@@ -134,16 +136,16 @@ def _remote(spec: str | None, config: EngineConfig) -> InferenceEngine:
         tokenizer = load_tokenizer(path)
     urls = list(config.servers) or ([spec] if path is None else [])
     if config.backend == "sglang":
-        from asearcher.engines.sglang_engine import SGLangEngine as engine_cls
-        from asearcher.engines.sglang_engine import SGLangServer as server_cls
+        from asearcher.engines.sglang_engine import SGLangEngine as Engine
+        from asearcher.engines.sglang_engine import SGLangServer as Server
     else:
-        from asearcher.engines.vllm_engine import VLLMEngine as engine_cls  # type: ignore[assignment]
-        from asearcher.engines.vllm_engine import VLLMServer as server_cls  # type: ignore[assignment]
+        from asearcher.engines.vllm_engine import VLLMEngine as Engine  # type: ignore[assignment]
+        from asearcher.engines.vllm_engine import VLLMServer as Server  # type: ignore[assignment]
     if not urls:  # launch (checked above)
-        server = server_cls(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
-                            extra_args=config.launch_args).start()
-        return engine_cls(server.url, config, tokenizer, owned_server=server)
-    engines: list[Any] = [engine_cls(u, config, tokenizer) for u in urls]
+        server = Server(path, python=config.launch_python or sys.executable,  # type: ignore[arg-type]
+                        extra_args=config.launch_args, env=config.launch_env, log_path=server_log).start()
+        return Engine(server.url, config, tokenizer, owned_server=server)
+    engines: list[Any] = [Engine(u, config, tokenizer) for u in urls]
     if len(engines) == 1:
         return engines[0]
     from asearcher.engines.router import RoutedEngine

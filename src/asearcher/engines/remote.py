@@ -25,6 +25,7 @@ from asearcher.api.engine import FinishReason, GenRequest, GenResult
 from asearcher.engines.config import EngineConfig
 from asearcher.engines.limits import context_length_from_models
 from asearcher.engines.openai_http import HTTPEngineError, apost_json
+from asearcher.engines.server_process import ServerProcess
 from asearcher.redact import redact_text
 
 log = logging.getLogger(__name__)
@@ -63,12 +64,11 @@ class ResumableRemoteEngine:
     kind = "remote"
 
     def __init__(self, base_url: str, config: EngineConfig | None = None, tokenizer: Any = None,
-                 owned_server: Any = None) -> None:
+                 owned_server: ServerProcess | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.config = config or EngineConfig()
         self.tokenizer = tokenizer
-        # A ServerProcess (engines/server_process.py) this engine started (engine.launch) and stops in aclose.
-        self.owned_server = owned_server
+        self.owned_server = owned_server  # a server this engine launched and stops in `aclose` (engine.launch)
         self.version = 0
         self._calls: dict[str, list[Call]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None

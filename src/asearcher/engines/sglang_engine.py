@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,21 +37,18 @@ ORIGINAL_LOGPROB_ENV = "SGLANG_RETURN_ORIGINAL_LOGPROB"
 
 
 class SGLangServer(ServerProcess):
-    """An SGLang server for `model` on 127.0.0.1 (a free port), as `python -m sglang.launch_server`
-    (engines/server_process.py: start, health wait, stop). Tensor / pipeline parallel sizes go in
-    `extra_args` (`--tp-size`, `--pp-size`). The environment drops SGLANG_RETURN_ORIGINAL_LOGPROB so the
-    reported logprobs are those of the sampled distribution."""
+    """An SGLang server for `model` in a child process on 127.0.0.1 (a free port): `python -m
+    sglang.launch_server --model-path M --host 127.0.0.1 --port P` plus `extra_args` (tensor / pipeline
+    parallel sizes: `--tp-size`, `--pp-size`), through engines/server_process.py (start, health, errors, stop).
+    The environment drops SGLANG_RETURN_ORIGINAL_LOGPROB so the reported logprobs are those of the sampled
+    distribution. SGLang needs a CUDA GPU: tests here launch a stand-in that speaks its API."""
 
     name = "SGLang"
+    module = "sglang.launch_server"
+    unset_env = (ORIGINAL_LOGPROB_ENV,)
 
-    def command(self) -> list[str]:
-        return [self.python, "-m", "sglang.launch_server", "--model-path", self.model, "--host", "127.0.0.1",
-                "--port", str(self.port), *self.extra_args]
-
-    def environment(self) -> dict[str, str]:
-        env = {**os.environ, **self.env}
-        env.pop(ORIGINAL_LOGPROB_ENV, None)
-        return env
+    def args(self) -> list[str]:
+        return ["--model-path", self.model, "--host", "127.0.0.1", "--port", str(self.port)]
 
 
 class SGLangEngine(ResumableRemoteEngine):
@@ -63,7 +59,7 @@ class SGLangEngine(ResumableRemoteEngine):
         config: timeouts, retries (`EngineConfig`).
         tokenizer: an `api.Tokenizer`, used to render `messages` and to decode output ids
             (`text == tokenizer.decode(output_ids)`); without one, `text` is the server's text.
-        owned_server: an `SGLangServer` this engine started and stops in `aclose` (engine.launch).
+        owned_server: an `SGLangServer` this engine started and stops in `aclose` (`engine.launch`).
     """
 
     kind = "sglang"
@@ -105,11 +101,12 @@ class SGLangEngine(ResumableRemoteEngine):
         if isinstance(source, WeightStream):  # a collective transfer from the trainer (NCCL)
             await source.areceive(self, version)
             return
-        # SGLang loads every *.safetensors of a model folder (a path that is not a folder is taken for a Hub id):
-        # given the file DiskWeightSync writes (<run>/weights/v<N>/model.safetensors), send its folder.
-        folder = Path(source).parent if str(source).endswith(".safetensors") else Path(source)
+        # SGLang loads every *.safetensors of a model folder and takes any other path for a Hub id, so weights
+        # come as a folder: DiskWeightSync hands every engine the version's folder (local and Ray runs alike).
+        if str(source).endswith(".safetensors"):
+            raise ValueError(f"SGLang loads weights from a folder, got the file {source} (give its folder)")
         data = await self._apost(
-            "/update_weights_from_disk", {"model_path": str(folder), "weight_version": str(version)}
+            "/update_weights_from_disk", {"model_path": str(source), "weight_version": str(version)}
         )
         _check_success(data, "/update_weights_from_disk")
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,6 +37,7 @@ from asearcher.engines.openai_http import HTTPEngineError, raise_refusal
 from asearcher.engines.remote import Call, Chunk, EngineUnavailable, ResumableRemoteEngine
 from asearcher.engines.server_process import ServerProcess
 from asearcher.engines.weight_stream import TensorMeta, WeightStream, metas_to_json
+from asearcher.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -54,19 +54,47 @@ def launch_args(model: str, host: str = "127.0.0.1", port: int = 8000) -> list[s
     ]
 
 
+def check_training_server(url: str, temperature: float) -> None:
+    """Refuse, before a run starts, a vLLM server at `url` that training cannot use (UserError naming the
+    flag): unreachable; not in dev mode (no /collective_rpc to load weights: its /server_info is missing
+    too); without our worker extension; or, at a sampling temperature other than 1, reporting logprobs of the
+    T = 1 distribution (vLLM's default `raw_logprobs`) instead of the one sampled from."""
+    root = url.rstrip("/").removesuffix("/v1")
+    how = "start it as docs/runbook.md shows (VLLM_SERVER_DEV_MODE=1 and the flags of vllm_engine.launch_args)"
+    try:
+        resp = httpx.get(root + "/server_info", params={"config_format": "json"}, timeout=30.0)
+    except httpx.HTTPError as e:
+        raise UserError(f"vLLM server {url} (engine.servers): cannot reach it ({type(e).__name__}: {e})") from None
+    if resp.status_code == 404:
+        raise UserError(f"vLLM server {url} (engine.servers) is not in dev mode: it cannot load new weights; {how}")
+    resp.raise_for_status()
+    config = resp.json().get("vllm_config") or {}
+    extension = (config.get("parallel_config") or {}).get("worker_extension_cls")
+    mode = (config.get("model_config") or {}).get("logprobs_mode")
+    missing = []
+    if extension != WORKER_EXTENSION:
+        missing.append(f"--worker-extension-cls {WORKER_EXTENSION} (it has {extension!r}: no way to load weights)")
+    if mode != "processed_logprobs" and abs(temperature - 1.0) > 1e-9:
+        missing.append(f"--logprobs-mode processed_logprobs (it has {mode!r}: at temperature {temperature} the "
+                       "behaviour logprobs would be of another distribution than the sampled one)")
+    if missing:
+        raise UserError(f"vLLM server {url} (engine.servers) lacks {'; '.join(missing)}; {how}")
+
+
 class VLLMServer(ServerProcess):
-    """A vLLM OpenAI server for `model` on 127.0.0.1 (a free port), launched with `launch_args` and dev
-    mode (engines/server_process.py: start, health wait, stop). Extra flags e.g. ["--enforce-eager",
-    "--max-model-len", "2048"]; env e.g. {"VLLM_CPU_KVCACHE_SPACE": "1"} on CPU."""
+    """A vLLM OpenAI server for `model` in a child process on 127.0.0.1 (a free port), launched with
+    `launch_args` and dev mode (engines/server_process.py: start, health, errors, stop). Extra flags e.g.
+    ["--enforce-eager", "--max-model-len", "2048"] (the Ray engine actors add tensor / pipeline parallel
+    sizes); env e.g. {"VLLM_CPU_KVCACHE_SPACE": "1"} on CPU."""
 
     name = "vLLM"
+    module = "vllm.entrypoints.openai.api_server"
 
-    def command(self) -> list[str]:
-        return [self.python, "-m", "vllm.entrypoints.openai.api_server", *launch_args(self.model, port=self.port),
-                *self.extra_args]
+    def args(self) -> list[str]:
+        return launch_args(self.model, port=self.port)
 
-    def environment(self) -> dict[str, str]:
-        return {**os.environ, "VLLM_SERVER_DEV_MODE": "1", **self.env}
+    def base_env(self) -> dict[str, str]:
+        return {"VLLM_SERVER_DEV_MODE": "1"}  # /collective_rpc and the other endpoints weight updates use
 
 
 class VLLMEngine(ResumableRemoteEngine):

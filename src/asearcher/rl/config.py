@@ -12,6 +12,7 @@ from typing import Literal
 from asearcher.agent.config import AgentConfig
 from asearcher.config import cfg
 from asearcher.engines.config import EngineConfig
+from asearcher.engines.factory import REMOTE_BACKENDS
 from asearcher.errors import UserError
 from asearcher.rl.algo.advantages import AdvantageConfig
 from asearcher.rl.distributed.config import ClusterConfig, FSDPConfig, parse_allocation
@@ -134,18 +135,38 @@ class TrainConfig:
 
     def _check_engine_backend(self) -> None:
         """engine.backend names what generates, so a value the launcher would not use is refused, never
-        silently replaced: local runs and Ray runs without an allocation generate with in-process
-        transformers engines (the trainer's weights are copied into them); with cluster.allocation the
-        allocation's server does (engine.backend may repeat it)."""
+        silently replaced: local runs generate with an in-process transformers engine (the trainer's weights
+        are copied into it) or with vLLM / SGLang servers (engine.servers, or one server the run launches;
+        weights go by disk); Ray runs without an allocation use in-process engines; with cluster.allocation the
+        allocation's server generates (engine.backend may repeat it)."""
         backend, c = self.engine.backend, self.cluster
         if c.backend != "local" and c.allocation:
             server = parse_allocation(c.allocation).server
             if backend not in ("transformers", server):
                 raise UserError(f"engine.backend={backend!r} but cluster.allocation={c.allocation!r} generates with "
                                 f"{server}: leave engine.backend unset or set it to {server}")
+        elif c.backend == "local" and backend in REMOTE_BACKENDS:
+            self._check_local_servers()
+        elif backend != "transformers" and c.backend == "local":
+            raise UserError(f"engine.backend={backend!r}: local training (cluster.backend=local) generates with an "
+                            "in-process transformers engine or with rollout servers; set engine.backend to "
+                            "transformers, vllm or sglang")
         elif backend != "transformers":
-            where = ("local training (cluster.backend=local)" if c.backend == "local"
-                     else f"cluster.backend={c.backend} without cluster.allocation")
-            raise UserError(f"engine.backend={backend!r}: {where} generates with in-process transformers engines; set "
-                            "engine.backend=transformers, or generate with vLLM / SGLang servers through "
-                            "cluster.backend=ray and cluster.allocation (docs/scale-out.md)")
+            raise UserError(f"engine.backend={backend!r}: cluster.backend={c.backend} without cluster.allocation "
+                            "generates with in-process transformers engines; set engine.backend=transformers, or "
+                            "generate with vLLM / SGLang servers through cluster.allocation (docs/scale-out.md)")
+
+    def _check_local_servers(self) -> None:
+        """Local training with engine.backend vllm / sglang: where the servers are, and how weights reach them."""
+        e = self.engine
+        name = f"engine.backend={e.backend!r}"
+        if e.launch and e.servers:
+            raise UserError(f"{name}: engine.launch=true starts a server for the model; leave engine.servers empty "
+                            f"(got {e.servers})")
+        if not e.launch and not e.servers:
+            raise UserError(f"{name} needs engine.servers=[URL] (running servers serving the model) or "
+                            "engine.launch=true (this run starts one); docs/runbook.md, 'Local training with "
+                            "rollout servers'")
+        if self.weight_sync != "disk":
+            raise UserError(f"{name}: the servers load each policy version from disk; set weight_sync=disk "
+                            f"(got {self.weight_sync!r})")

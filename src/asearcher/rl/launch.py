@@ -18,7 +18,7 @@ from asearcher.config import save_config
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.distributed import torchrun
-from asearcher.rl.run.components import TrainComponents, build_components
+from asearcher.rl.run.components import SERVER_LOG, TrainComponents, build_components
 from asearcher.rl.run.report import write_run_record
 from asearcher.rl.run.sft_stage import arun_sft_stage
 from asearcher.rl.run.train_loop import TrainLoop, TrainResult
@@ -67,7 +67,7 @@ async def atrain(config: TrainConfig, run_dir: Path | None = None, resume: bool 
         return await atrain_ray(config, run_dir, resume=resume, progress=progress)
     if parts is None and config.cluster.backend == "local" and torchrun.uses_fsdp(config):
         return await torchrun.atrain_torchrun(config, run_dir, resume, progress)  # torchrun rank 0
-    parts = parts or build_components(config)
+    parts = parts or build_components(config, server_log=run_dir / SERVER_LOG)
     try:
         return await TrainLoop(config, parts, run_dir, progress).arun(resume=resume)
     finally:

@@ -140,3 +140,22 @@ def test_files_it_reads_are_listed_with_whether_they_exist(tmp_path):
     assert files["training data"].startswith("exists") and files["model"] == "MISSING here"
     assert any("not on this machine: model /models/Qwen2.5-7B" in w for w in plan.warnings)
     assert any("'localhost' is the node the rollout actor lands on" in w for w in plan.warnings)
+
+
+@pytest.mark.parametrize("where, expected", [
+    (["engine.launch=true"], "1 x vllm server this run launches (engine.launch) for the model"),
+    (["engine.servers=[http://10.0.0.5:8000,http://10.0.0.6:8000]"], "2 x vllm server you started (engine.servers)"),
+])
+def test_local_run_with_rollout_servers_plans_no_in_process_engine(where, expected):
+    """Local training with engine.backend=vllm generates on servers: the plan holds no in-process engine's
+    weights or KV cache in this process, and names the servers (docs/runbook.md, 'Local training with rollout
+    servers')."""
+    config = recipe("cpu-default", "engine.backend=vllm", "weight_sync=disk", *where)
+    plan = make_launch_plan(config)
+    text = plan.render()
+    assert "local: generation on rollout servers (cluster.backend=local), no Ray" in text
+    assert [g.title for g in plan.groups] == ["1 x this process (trainer, rollout)", expected]
+    assert not any("engine" in what for what, _ in plan.groups[0].memory)
+    in_process = make_launch_plan(recipe("cpu-default")).groups[0]
+    assert in_process.title.startswith("1 x this process (in-process transformers engine")
+    assert any(what.startswith("engine weights") for what, _ in in_process.memory)

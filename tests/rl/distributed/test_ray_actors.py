@@ -11,11 +11,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from asearcher.config import load_config
-from asearcher.rl.config import TrainConfig
 from asearcher.agent.budget import afit_to_engine
 from asearcher.agent.config import AgentConfig
+from asearcher.config import load_config
 from asearcher.engines.router import RoutedEngine
+from asearcher.errors import UserError
+from asearcher.rl.config import TrainConfig
 from asearcher.rl.distributed.ray_actors import EngineWorker, TrainerWorker
 from asearcher.rl.distributed.ray_clients import RayEngineClient
 from engines.tiny_hf import tiny_hf_folder  # tests/ is on sys.path (its conftest.py)
@@ -30,8 +31,9 @@ def test_engine_and_trainer_actors_build_and_publish_like_the_local_mode(tmp_pat
     assert trainer.trainer.model.config._attn_implementation == "eager"
     assert trainer.ready() == 0
 
-    path = trainer.publish(0)
-    published = load_file(path)
+    path = trainer.publish(0)  # the version's folder, as DiskWeightSync hands every engine (SGLang reads folders)
+    assert path == str(tmp_path / "weights" / "v0")
+    published = load_file(f"{path}/model.safetensors")
     for k, v in trainer.export_weights().items():
         torch.testing.assert_close(published[k], v, msg=k)
 
@@ -70,6 +72,7 @@ async def test_engine_actors_window_reaches_the_rollout_sides_agents(tmp_path):
     finally:
         await actor.aclose()
 
+
 @pytest.mark.parametrize("server, expected", [
     ("sglang", ["-m", "sglang.launch_server", "--model-path", "{model}", "--host", "127.0.0.1", "--port", "{port}",
                 "--tp-size", "2", "--pp-size", "1", "--context-length", "4096"]),
@@ -89,7 +92,7 @@ def test_engine_actor_launches_the_allocations_server_with_its_parallel_sizes(tm
     fake.chmod(0o755)
     config = load_config(TrainConfig, None, [f"model={model}", f"engine.launch_python={fake}",
                                              "engine.launch_args=['--context-length', '4096']"])
-    with pytest.raises(RuntimeError, match=r"server exited with code 3"):
+    with pytest.raises(UserError, match=r"server for .* exited with code 3 before it was healthy"):
         EngineWorker(config, str(model), server, tp=2, pp=1)
     argv = record.read_text().splitlines()
     port = argv[argv.index("--port") + 1]

@@ -84,3 +84,29 @@ def test_resume_refuses_overrides_that_change_the_runs_settings(tmp_path, capsys
     err = capsys.readouterr().err
     assert "rollout.max_staleness: 1 -> 4" in err and "trainer.lr" in err and not calls
     assert main([*args, "total_steps=20", "checkpoint.every_steps=5"]) == 0 and calls == [20]
+
+
+def test_resume_may_move_the_rollout_servers_but_not_change_the_backend(tmp_path, capsys, monkeypatch):
+    """A restarted server may have a new address, or the run may launch its own: the resumed run puts the
+    checkpoint's weights on it first, so the records keep their meaning; another backend would not."""
+    from asearcher.config import load_config, save_config
+    from asearcher.rl import launch
+    from asearcher.rl.config import TrainConfig
+    from asearcher.rl.run.train_loop import TrainResult
+
+    config = load_config(TrainConfig, None, ["sft.enabled=true", "engine.backend=vllm", "weight_sync=disk",
+                                             "engine.servers=[http://10.0.0.5:8000]"])
+    save_config(config, tmp_path / "config.yaml")
+    calls = []
+
+    async def recorder(c, run_dir, resume=False, progress=True):
+        calls.append((c.engine.servers, c.engine.launch))
+        return TrainResult(run_dir, 0, 0, None, {})
+
+    monkeypatch.setattr(launch, "atrain", recorder)
+    args = ["train", "--resume", str(tmp_path), "--no-progress"]
+    assert main([*args, "engine.servers=[http://10.0.0.6:8001]"]) == 0
+    assert main([*args, "engine.servers=[]", "engine.launch=true", "engine.launch_python=/venv/bin/python"]) == 0
+    assert calls == [(["http://10.0.0.6:8001"], False), ([], True)]
+    assert main([*args, "engine.backend=sglang"]) == 2
+    assert "engine.backend: 'vllm' -> 'sglang'" in capsys.readouterr().err

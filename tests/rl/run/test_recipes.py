@@ -84,7 +84,6 @@ def test_sft_keys_parse_and_unknown_or_bad_ones_fail():
 
 def test_an_engine_backend_the_launcher_would_not_use_is_refused():
     for overrides, match in [
-        (["engine.backend=vllm"], r"engine.backend='vllm': local training .*docs/scale-out.md"),
         (["engine.backend=auto"], r"engine.backend='auto': local training"),
         (["cluster.backend=ray", "engine.backend=sglang"], r"cluster.backend=ray without cluster.allocation"),
         (["cluster.backend=ray", "cluster.allocation=vllm.d1p1t1+d1p1t1", "engine.backend=sglang"],

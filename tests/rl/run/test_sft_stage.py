@@ -29,9 +29,9 @@ async def test_warm_start_then_rl_from_its_weights_and_resume_reuses_it(tmp_path
     built_from = []
     real_build = launch.build_components
 
-    def spy(c):
+    def spy(c, **kwargs):
         built_from.append(c.model)
-        return real_build(c)
+        return real_build(c, **kwargs)
 
     monkeypatch.setattr(launch, "build_components", spy)
     run = tmp_path / "run"

@@ -18,10 +18,12 @@ import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from asearcher.engines.factory import REMOTE_BACKENDS
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.distributed.model_shape import ModelShape, model_shape
 from asearcher.rl.distributed.placement import RayPlan, make_plan
+from asearcher.rl.run.components import SERVER_LOG
 
 GIB = 2**30
 # Share of a GPU a rollout server takes (weights + KV cache + its activations): vLLM's default
@@ -285,11 +287,25 @@ def _ray_groups(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings:
 
 
 def _local_groups(config: TrainConfig, shape: ModelShape, warnings: list[str]) -> list[ActorGroup]:
-    """A cluster.backend=local run: engine, trainer and rollout in this process."""
+    """A cluster.backend=local run: engine, trainer and rollout in this process; with engine.backend vllm /
+    sglang the engine is rollout servers instead (given by URL, or one the run launches)."""
     on_gpu = config.engine.device.startswith("cuda")
     g = trainer_group(config, shape, 1, on_gpu, config.fsdp.mode == "on")
-    g.title = "1 x this process (in-process transformers engine, trainer, rollout)"
     g.resources = "1 GPU" if on_gpu else "CPU"
+    e = config.engine
+    if e.backend in REMOTE_BACKENDS:
+        g.title = "1 x this process (trainer, rollout)"
+        g.notes.append("under torchrun (WORLD_SIZE > 1) each rank runs the FSDP2 trainer; rank 0 also the rollout")
+        _check_fits(g, config, "trainer.max_tokens_per_mb", warnings)
+        if e.launch:
+            servers = ActorGroup(f"1 x {e.backend} server this run launches (engine.launch) for the model",
+                                 "127.0.0.1, a free port; its own memory settings (engine.launch_args); output in "
+                                 f"<run>/{SERVER_LOG}")
+        else:
+            servers = ActorGroup(f"{len(e.servers)} x {e.backend} server you started (engine.servers)",
+                                 ", ".join(e.servers))
+        return [g, servers]
+    g.title = "1 x this process (in-process transformers engine, trainer, rollout)"
     dtype = _dtype_bytes(config.engine.dtype, on_gpu)
     g.memory.insert(0, (f"engine weights ({'bf16' if dtype == 2 else 'fp32'}, its own copy)", dtype * shape.params))
     held = config.engine.max_batch_size * config.agent.max_context_tokens
@@ -313,7 +329,9 @@ def make_launch_plan(config: TrainConfig, recipe: str = "") -> LaunchPlan:
     retrieval, more = retrieval_line(config, plan)
     warnings += more
     if plan is None:
-        launcher = "local: everything in this process (cluster.backend=local), no Ray"
+        where = ("generation on rollout servers" if config.engine.backend in REMOTE_BACKENDS
+                 else "everything in this process")
+        launcher = f"local: {where} (cluster.backend=local), no Ray"
     else:
         where = f"joins the Ray cluster at {c.ray_address!r}" if c.ray_address else "starts a private Ray on this machine"
         launcher = (f"Ray (cluster.backend=ray): {where}; {c.n_nodes} node(s) x {c.gpus_per_node} GPUs; the plan takes "

@@ -88,8 +88,8 @@ class EngineWorker:
         return await aengine_context_length(self.engine)
 
     async def aupdate_weights(self, path: str, version: int) -> int:
-        """Load `path` (a safetensors file written by the trainer) as `version`; in-flight generations resume
-        under the new weights."""
+        """Load `path` (the version's folder the trainer wrote, DiskWeightSync) as `version`; in-flight
+        generations resume under the new weights."""
         await self.engine.aupdate_weights(path, version)
         return self.engine.version
 
@@ -122,8 +122,8 @@ class _TrainerActor:
 
     def publish(self, version: int) -> str:
         """Write the weights of `version` into the shared folder (gathered first when sharded: a collective);
-        the path engines load from rank 0, '' from the other ranks."""
-        from asearcher.rl.train.weight_sync import WEIGHTS_FILE, WeightsSnapshot
+        the version's folder engines load from rank 0, '' from the other ranks."""
+        from asearcher.rl.train.weight_sync import WeightsSnapshot
 
         if version != self.trainer.version:
             raise RuntimeError(f"publish({version}) but rank {self.rank} is at version {self.trainer.version}")
@@ -131,7 +131,7 @@ class _TrainerActor:
         if self.rank != 0:
             return ""
         asyncio.run(self.sync.apublish(WeightsSnapshot(weights), version))
-        return str(self.sync.path_of(version) / WEIGHTS_FILE)
+        return str(self.sync.path_of(version))
 
     def save_checkpoint(self, run_dir: str, step: int, state: dict[str, Any], buffer: Buffer, keep_last: int) -> str:
         """Rank 0 writes (only it needs `state` and `buffer`); a collective when sharded."""

@@ -24,7 +24,7 @@ from asearcher.api.engine import GenRequest, GenResult
 from asearcher.engines.remote import EngineUnavailable
 from asearcher.rl.algo.advantages import TrainSample
 from asearcher.rl.interfaces import Buffer, Checkpoint, WeightSource
-from asearcher.rl.train.weight_sync import WEIGHTS_FILE, DiskWeightSync
+from asearcher.rl.train.weight_sync import DiskWeightSync
 
 if TYPE_CHECKING:
     import torch
@@ -146,7 +146,7 @@ class TrainerDiskWeightSync(DiskWeightSync):
         if source is not self.trainer:
             raise ValueError("TrainerDiskWeightSync publishes the weights of the RemoteTrainer it was built with")
         path = await self.trainer.apublish(version)
-        if Path(path) != self.path_of(version) / WEIGHTS_FILE:
-            raise RuntimeError(f"trainer published {path}, expected {self.path_of(version) / WEIGHTS_FILE}: the "
+        if Path(path) != self.path_of(version):
+            raise RuntimeError(f"trainer published {path}, expected {self.path_of(version)}: the "
                                "trainer and rollout actors must see the run folder at the same path")
         self._version = version

@@ -25,7 +25,7 @@ from asearcher.rl.config import TrainConfig
 from asearcher.rl.distributed.config import FSDPConfig
 from asearcher.rl.distributed.fsdp_trainer import FSDPTrainer
 from asearcher.rl.interfaces import PolicyTrainer, protocol_methods
-from asearcher.rl.run.components import build_components
+from asearcher.rl.run.components import SERVER_LOG, build_components
 from asearcher.rl.run.train_loop import TrainLoop
 from asearcher.rl.train.model import build_meta_trainer_model, build_trainer_model
 
@@ -180,7 +180,8 @@ async def atrain_torchrun(config: TrainConfig, run_dir: Path, resume: bool = Fal
     parts, box = None, [("model", config.model)]
     if dist.get_rank() == 0:
         try:
-            parts = build_components(config, trainer_model=False)  # every rank builds its own shards below
+            # Every rank builds its own shards below; a rollout server rank 0 launches logs in the run folder.
+            parts = build_components(config, trainer_model=False, server_log=run_dir / SERVER_LOG)
         except BaseException:
             dist.broadcast_object_list([("error", None)], src=0)  # let the others exit, not wait for the timeout
             raise

@@ -10,12 +10,14 @@ import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from asearcher.api.agent import Agent
 from asearcher.api.engine import InferenceEngine
 from asearcher.api.qa import QAItem
 from asearcher.api.trajectory import Trajectory
+from asearcher.engines.factory import REMOTE_BACKENDS
 from asearcher.errors import UserError
 from asearcher.rl.config import TrainConfig
 from asearcher.rl.rollout.config import RolloutConfig
@@ -24,6 +26,9 @@ from asearcher.rl.rollout.executor import AgentFactory, RewardFn
 from asearcher.rl.train.model import build_trainer_model, set_attention, trainer_dtype
 
 logger = logging.getLogger(__name__)
+
+SERVER_LOG = "engine_server.log"  # in the run folder: the output of a rollout server the run launched
+
 
 @dataclass
 class TrainComponents:
@@ -83,10 +88,12 @@ def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[N
     return judge, [close] if callable(close) else []
 
 
-def build_components(config: TrainConfig, trainer_model: bool = True) -> TrainComponents:
+def build_components(config: TrainConfig, trainer_model: bool = True,
+                     server_log: Path | None = None) -> TrainComponents:
     """Load the model twice over (the engine's copy, and the trainer's from rl/train/model.py), tools, data,
-    reward and agent factories. `trainer_model=False`: the engine's copy only (an FSDP2 trainer's ranks
-    build their own shards, rl/distributed/torchrun.py)."""
+    reward and agent factories. `trainer_model=False`: no trainer model (an FSDP2 trainer's ranks build their
+    own shards, rl/distributed/torchrun.py). With engine.backend vllm / sglang the engine is a client of
+    rollout servers instead (`server_log`: where a server this run launches writes its output)."""
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
 
@@ -95,19 +102,54 @@ def build_components(config: TrainConfig, trainer_model: bool = True) -> TrainCo
         raise UserError(f"build_components builds one process's parts; cluster.backend={config.cluster.backend!r} "
                         "runs through atrain (asearcher train)")
     path = config.model or str(embedded_model_path())
+    if config.engine.backend in REMOTE_BACKENDS:
+        return _server_components(config, path, trainer_model, server_log)
     engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
     set_attention(engine_model, config.engine.attn_implementation)
-    trainer = None
-    if trainer_model:
-        # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
-        # engine under a float32 trainer loads the file again, so the master weights keep their precision.
-        device = config.engine.device
-        same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, device)
-        trainer = build_trainer_model(engine_model if same else path, config.trainer_dtype, config.lora, config.seed,
-                                      device=device, attn_implementation=config.engine.attn_implementation)
+    # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
+    # engine under a float32 trainer loads the file again, so the master weights keep their precision.
+    same = next(engine_model.parameters()).dtype == trainer_dtype(config.trainer_dtype, config.engine.device)
+    trainer = _trainer_model(config, engine_model if same else path) if trainer_model else None
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
                                 seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
     parts = build_rollout_parts(config, engine, trainer)
+    parts.closers.append(engine.aclose)
+    return parts
+
+
+def _trainer_model(config: TrainConfig, source: Any) -> Any:
+    """The in-process trainer's model from `source` (a model, or a path), on engine.device."""
+    return build_trainer_model(source, config.trainer_dtype, config.lora, config.seed, device=config.engine.device,
+                               attn_implementation=config.engine.attn_implementation)
+
+
+def _server_components(config: TrainConfig, path: str, trainer_model: bool,
+                       server_log: Path | None) -> TrainComponents:
+    """Single-node training against vLLM / SGLang servers: the trainer's model here (unless `trainer_model` is
+    False: FSDP2 ranks hold it), rollouts on the servers at
+    engine.servers or on one server launched for the model (engine.launch; stopped by the engine's aclose, the
+    last closer). TrainConfig.validate made sure the keys fit (servers or launch, weight_sync=disk)."""
+    from asearcher.engines.embedded import resolve_model_dir
+    from asearcher.engines.factory import check_engine_spec, make_engine
+
+    # An HF folder (a .gguf, the embedded model included, is converted once): the tokenizer that renders the
+    # prompts, and what a launched server serves. The first weight sync puts the trainer's weights on every server.
+    model_dir = str(resolve_model_dir(path))
+    check_engine_spec(model_dir, config.engine)  # server URLs, before the slow parts
+    if config.engine.backend == "vllm":
+        from asearcher.engines.vllm_engine import check_training_server
+
+        for url in config.engine.servers:  # a launched server gets the right flags from us
+            check_training_server(url, config.trainer.temperature)
+    trainer = _trainer_model(config, path) if trainer_model else None
+    engine = make_engine(model_dir, config=config.engine, server_log=server_log)
+    try:
+        parts = build_rollout_parts(config, engine, trainer)
+    except BaseException:
+        server = getattr(engine, "owned_server", None)
+        if server is not None:  # no closer would stop it: the parts were never returned
+            server.stop()
+        raise
     parts.closers.append(engine.aclose)
     return parts
 

@@ -50,7 +50,8 @@ def seed_everything(seed: int) -> None:
 
 def make_weight_sync(config: TrainConfig, run_dir: Path) -> WeightSync:
     if config.weight_sync == "disk":
-        return DiskWeightSync(run_dir / "weights")
+        # Absolute: a rollout server reads these paths from its own working directory.
+        return DiskWeightSync((run_dir / "weights").absolute())
     return InProcessWeightSync()
 
 

@@ -5,7 +5,8 @@ Two reference transports:
   parameters (`TransformersEngine.aupdate_weights`: pause between two decode steps, swap, re-prefill
   in-flight requests so they continue under the new weights).
 - `DiskWeightSync`: a safetensors file per version under a folder (written atomically); the engine
-  reloads from the path. The same files are what a separate engine process (scale-out) would read.
+  reloads from the version's folder. The same files are what a separate engine process reads: a vLLM /
+  SGLang rollout server (local training with engine.backend=vllm/sglang, or the scale-out launchers).
 An NCCL broadcast (rl/distributed/nccl_sync.py) implements the same Protocol.
 
 What is sent is the trainer's `export_weights()` (rl/interfaces.WeightSource): a LoRA trainer exports
@@ -125,7 +126,9 @@ class DiskWeightSync:
     async def aupdate(self, engine: InferenceEngine) -> int:
         if self._version < 0:
             raise RuntimeError("aupdate before any apublish")
-        await _update_engine(engine)(self.path_of(self._version) / WEIGHTS_FILE, self._version)
+        # The version's folder, not its file: every engine loads a folder of *.safetensors, and SGLang's
+        # /update_weights_from_disk takes nothing else (its loader reads a path that is no folder as a hub name).
+        await _update_engine(engine)(self.path_of(self._version), self._version)
         return self._version
 
     def latest_version(self) -> int:
