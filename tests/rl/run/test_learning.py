@@ -10,8 +10,9 @@ seed: the shipped model's held-out EM (the "before training" baseline), the SFT 
 scripted expert episodes (rl/train/expert.py, rl/train/sft.py, rl/run/sft_stage.py), then RL from the SFT weights
 (its "before" eval = SFT only, its "after" eval = SFT + RL). About 10 minutes per seed on 2 quiet
 cores (docs/cpu-default.md), hence `slow`. Set ASEARCHER_LEARNING_OUT=<file.json> to keep the
-per-seed results and their mean / std (docs/cpu-default.md reports them); ASEARCHER_LEARNING_JOBS=3 runs
-the seeds at once in separate processes (same results, less wall time when one run leaves cores idle).
+per-seed results and their mean / std (docs/cpu-default.md reports them); ASEARCHER_LEARNING_DIR=<dir> keeps
+the runs in <dir>/seed<N>/ and resumes any run an interrupted test left there; ASEARCHER_LEARNING_JOBS=2 runs
+seeds at once in separate processes (same results; each run peaks at ~9-11 GB RSS on CPU, so mind the RAM).
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ def run_default_with_warm_start(out: Path, overrides: list[str] | None = None) -
     t0 = time.perf_counter()
     config = load_config(TrainConfig, RECIPE, [f"out_dir={out}", *(overrides or [])])
     assert config.sft.enabled
-    result = asyncio.run(atrain(config, progress=False))
+    # A run folder left in `out` by an interrupted test is resumed (its finished stages are reused), as
+    # `asearcher train --resume` does; a finished one only repeats its greedy "after" eval.
+    earlier = sorted(Path(out).glob(f"{config.name}-*"))
+    run_dir = earlier[-1] if earlier else None
+    result = asyncio.run(atrain(config, run_dir, resume=run_dir is not None, progress=False))
     sft_stats = json.loads((result.run_dir / "sft" / "sft.json").read_text())
     return {"shipped_em": held_out_em(result.evals["shipped"]), "sft_em": held_out_em(result.evals["before"]),
             "sft_rl_em": held_out_em(result.evals["after"]), "sft": sft_stats, "steps": result.steps,
@@ -73,7 +78,7 @@ def _one_seed(out: str, seed: int, threads: int) -> dict[str, Any]:
     return run_default_with_warm_start(Path(out), seed_overrides(seed))
 
 
-def run_seeds(tmp_path: Path, jobs: int) -> list[dict[str, Any]]:
+def run_seeds(base: Path, jobs: int) -> list[dict[str, Any]]:
     """One default run per seed, in order; with `jobs` > 1 that many at once in fresh processes, each with
     its share of the cores (the seeds' results do not depend on it: each run is seeded on its own)."""
     import os
@@ -81,10 +86,11 @@ def run_seeds(tmp_path: Path, jobs: int) -> list[dict[str, Any]]:
     from multiprocessing import get_context
 
     if jobs <= 1:
-        return [run_default_with_warm_start(tmp_path / f"seed{s}", seed_overrides(s)) for s in SEEDS]
+        return [run_default_with_warm_start(base / f"seed{s}", seed_overrides(s)) for s in SEEDS]
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-        futures = [pool.submit(_one_seed, str(tmp_path / f"seed{s}"), s, threads) for s in SEEDS]
+    # a fresh process per seed: a finished run's ~10 GB peak is not carried into the next one
+    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), max_tasks_per_child=1) as pool:
+        futures = [pool.submit(_one_seed, str(base / f"seed{s}"), s, threads) for s in SEEDS]
         return [f.result() for f in futures]
 
 
@@ -102,7 +108,8 @@ def test_default_run_beats_the_shipped_model_and_rl_beats_sft_on_held_out_questi
     except UserError as e:
         pytest.skip(str(e))
     malloc_tuning.tune()  # as the CLI does
-    runs = run_seeds(tmp_path, int(os.environ.get("ASEARCHER_LEARNING_JOBS", "1")))
+    base = Path(os.environ.get("ASEARCHER_LEARNING_DIR") or tmp_path)
+    runs = run_seeds(base, int(os.environ.get("ASEARCHER_LEARNING_JOBS", "1")))
     assert all(r["sft"]["kept"] > 0 for r in runs)
     for r in runs:
         r["rl_gain"] = r["sft_rl_em"] - r["sft_em"]
