@@ -203,7 +203,8 @@ def test_two_dense_workers_share_the_index_pages_and_a_crashed_one_is_replaced(s
             # Each worker warmed up with a Flat search, which reads every vector: the whole file is
             # resident in both, as pages shared between them, none private (no copy per process).
             assert m.get("Rss", 0) >= 0.9 * size_kb, (pid, m, size_kb)
-            assert m["Shared_Clean"] >= 0.9 * size_kb, (pid, m)
+            # Shared_Dirty too: a file written moments ago may still be dirty in the page cache.
+            assert m["Shared_Clean"] + m["Shared_Dirty"] >= 0.9 * size_kb, (pid, m)
             assert m["Private_Clean"] + m["Private_Dirty"] <= 0.05 * size_kb, (pid, m)
             assert m["Pss"] <= 0.6 * size_kb, (pid, m)  # half of it is charged to each of the two
             assert _mapping(pid, (synthetic_dense_dir / "passages.jsonl").resolve()), "passage store not mapped"
