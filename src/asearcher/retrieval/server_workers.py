@@ -67,7 +67,11 @@ def describe_exit(code: int | None) -> str:
 
 
 class _Supervisor(Multiprocess):
-    """uvicorn's supervisor, reporting a worker that died before it is replaced."""
+    """uvicorn's supervisor, reporting a worker that died before it is replaced.
+
+    Hooks `keep_subprocess_alive`, which uvicorn's loop calls every 0.5 s to replace dead workers
+    (uvicorn is pinned in pyproject.toml; the crash test in test_server_workers.py fails if it moves).
+    """
 
     def keep_subprocess_alive(self) -> None:
         if not self.should_exit.is_set():
