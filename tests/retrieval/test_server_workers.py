@@ -142,6 +142,19 @@ def test_two_workers_answer_as_one_use_both_and_leave_nothing(bm25_index_dir: Pa
         _stopped_cleanly(server, workers)
 
 
+def test_a_worker_that_cannot_start_stops_the_server_with_the_reason(bm25_index_dir: Path, tmp_path: Path) -> None:
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text('{"url": "https://en.wikipedia.org/wiki/A", "title": "A", "text": "x"}\nnot json\n')
+    cmd = [sys.executable, "-m", "asearcher.cli", "serve", "--index", str(bm25_index_dir), "--pages", str(pages),
+           "--port", "0", "--workers", "2", "--save-address-to", str(tmp_path / "addrs")]
+    # Every worker would fail the same way: no restart loop, one clear error and exit code 2.
+    done = subprocess.run(cmd, env=dict(os.environ), capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert f"{pages}:2" in done.stderr and "a server worker failed to start" in done.stderr
+    assert "starting a replacement" not in done.stderr
+    assert not list((tmp_path / "addrs").glob("Host*_IP*.txt"))
+
+
 def test_serve_rejects_zero_workers(bm25_index_dir: Path, capsys) -> None:
     from asearcher.cli import main
 

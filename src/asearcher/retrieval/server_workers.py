@@ -25,14 +25,17 @@ import os
 import queue
 import signal
 import socket
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors.multiprocess import Multiprocess
 
+from asearcher.errors import UserError
 from asearcher.retrieval.server_config import ServerConfig
 from asearcher.retrieval.server_runner import uvicorn_options
 
@@ -45,13 +48,22 @@ def _worker_app(index_dir: Path, pages_path: Path | None, config: ServerConfig, 
     from asearcher.retrieval.server import create_app
 
     setup_logging()
-    pages = None
-    if pages_path is not None:
-        from asearcher.corpus import JsonlPageStore
-
-        pages = JsonlPageStore(pages_path)
     pid = os.getpid()
-    return create_app(index_dir, pages, config, on_ready=lambda: ready.put(pid))
+    try:
+        pages = None
+        if pages_path is not None:
+            from asearcher.corpus import JsonlPageStore
+
+            pages = JsonlPageStore(pages_path)
+        return create_app(index_dir, pages, config, on_ready=lambda: ready.put(pid))
+    except Exception as e:  # noqa: BLE001 - turned into uvicorn's start-up failure, see below
+        # A worker that cannot build its app fails the same way every time: exiting with uvicorn's
+        # STARTUP_FAILURE code makes the supervisor stop instead of restarting it forever.
+        if isinstance(e, UserError):
+            logger.error("worker %d cannot start: %s", pid, e)
+        else:
+            logger.exception("worker %d cannot start", pid)
+        sys.exit(STARTUP_FAILURE)
 
 
 def describe_exit(code: int | None) -> str:
@@ -76,7 +88,8 @@ class _Supervisor(Multiprocess):
     def keep_subprocess_alive(self) -> None:
         if not self.should_exit.is_set():
             for process in self.processes:
-                if process.exitcode is not None:
+                # A start-up failure has been logged by the worker; uvicorn then stops all of them.
+                if process.exitcode not in (None, STARTUP_FAILURE):
                     logger.error("worker %s stopped (%s); starting a replacement", process.pid,
                                  describe_exit(process.exitcode))
         super().keep_subprocess_alive()
@@ -117,9 +130,14 @@ def serve_workers(index_dir: Path, pages_path: Path | None, config: ServerConfig
     watcher = threading.Thread(target=_announce_when_ready, args=(ready, config.workers, stop, on_ready),
                                name="workers-ready", daemon=True)
     watcher.start()
+    supervisor = _Supervisor(uv_config, sockets=[sock])
     try:
-        _Supervisor(uv_config, sockets=[sock]).run()
+        supervisor.run()
     finally:
         stop.set()
         watcher.join(5)
         ready.close()
+    if any(p.exitcode == STARTUP_FAILURE for p in supervisor.processes):
+        # uvicorn stops everything when a worker cannot even build its app (a bad pages file, ...):
+        # every replacement would fail the same way. Exit non-zero, pointing at the worker's log.
+        raise UserError("a server worker failed to start (its error is in the log above); all workers stopped")
