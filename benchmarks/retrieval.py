@@ -3,6 +3,7 @@
     python benchmarks/retrieval.py                        # default corpus, BM25 + dense, c = 1, 8, 32
     python benchmarks/retrieval.py --million 1000000      # also a 1M-passage synthetic corpus (BM25)
     python benchmarks/retrieval.py --kinds bm25 --duration 3 --no-write   # a quick check
+    python benchmarks/retrieval.py --workers 1 2 --concurrency 32         # 1 vs 2 server processes
 
 The server runs in its own process (`asearcher serve`); the load comes from `wrk` (C, one thread,
 cheap enough not to starve a 2-core server; install it with `apt-get install wrk`) or, when wrk is
@@ -60,15 +61,17 @@ def _free_port() -> int:
 
 
 class ServerProcess:
-    """`asearcher serve` in a subprocess, waited on until /health is 200."""
+    """`asearcher serve` in a subprocess (`workers` processes), ready once its address file exists:
+    the server writes it when every worker has loaded the index."""
 
     SERVE = [sys.executable, "-m", "asearcher.cli", "serve"]
 
-    def __init__(self, index_dir: Path, extra: list[str] | None = None) -> None:
+    def __init__(self, index_dir: Path, extra: list[str] | None = None, workers: int = 1) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [*self.SERVE, "--index", str(index_dir), "--no-pages",
-               "--port", str(self.port), *(extra or [])]
+        self.addr_dir = Path(tempfile.mkdtemp(prefix="asearcher-bench-addr-"))
+        cmd = [*self.SERVE, "--index", str(index_dir), "--no-pages", "--port", str(self.port),
+               "--workers", str(workers), "--save-address-to", str(self.addr_dir), *(extra or [])]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     def wait_ready(self, timeout_s: float = 300) -> dict:
@@ -76,14 +79,22 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
-            try:
-                r = httpx.get(f"{self.url}/health", timeout=2)
-                if r.status_code == 200:
-                    return r.json()
-            except httpx.TransportError:
-                pass
+            if list(self.addr_dir.glob("Host*_IP*.txt")):
+                return httpx.get(f"{self.url}/health", timeout=10).json()
             time.sleep(0.2)
         raise TimeoutError(f"server at {self.url} not ready after {timeout_s} s")
+
+    def serving_pids(self) -> list[int]:
+        """The processes answering requests: the server itself, or its spawned workers."""
+        kids = []
+        for d in Path("/proc").iterdir():
+            try:
+                if d.name.isdigit() and int((d / "stat").read_text().rsplit(")", 1)[1].split()[1]) == self.proc.pid \
+                        and b"spawn_main" in (d / "cmdline").read_bytes():
+                    kids.append(int(d.name))
+            except OSError:
+                continue
+        return sorted(kids) or [self.proc.pid]
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -92,6 +103,7 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
+        shutil.rmtree(self.addr_dir, ignore_errors=True)
 
 
 _WRK_LUA = """
@@ -161,6 +173,19 @@ def run_python_loadgen(url: str, bodies: list[str], concurrency: int, duration_s
     return json.loads(out.strip().splitlines()[-1])
 
 
+def memory_mib(pids: list[int]) -> dict:
+    """Rss, Pss and private memory (MiB) summed over `pids`, from /proc/<pid>/smaps_rollup: with the
+    index memory-mapped, N workers' Pss stays near one worker's Rss plus their private parts."""
+    total = {"Rss": 0, "Pss": 0, "Private_Clean": 0, "Private_Dirty": 0}
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in total:
+                total[key] += int(rest.split()[0])
+    return {"rss_mib": total["Rss"] / 1024, "pss_mib": total["Pss"] / 1024,
+            "private_mib": (total["Private_Clean"] + total["Private_Dirty"]) / 1024}
+
+
 def drive(server: ServerProcess, queries: list[str], concurrencies: list[int], duration_s: float,
           loadgen: str, workdir: Path, topk: int = 3) -> list[dict]:
     """Warm up, then one run per concurrency; adds the server's mean batch size per run."""
@@ -169,15 +194,17 @@ def drive(server: ServerProcess, queries: list[str], concurrencies: list[int], d
     run(server.url, bodies, 4, min(2.0, duration_s), workdir)  # warm-up: caches, lazy imports
     rows = []
     for c in concurrencies:
+        # /health counts one worker's batches: with several workers the mean batch is not known.
+        one = len(server.serving_pids()) == 1
         before = httpx.get(f"{server.url}/health").json()["batches"]
         stats = run(server.url, bodies, c, duration_s, workdir)
         after = httpx.get(f"{server.url}/health").json()["batches"]
         n_batches = after["batches"] - before["batches"]
-        stats["mean_batch"] = (after["queries"] - before["queries"]) / n_batches if n_batches else 0.0
+        stats["mean_batch"] = ((after["queries"] - before["queries"]) / n_batches if n_batches else 0.0) if one else None
         stats["concurrency"] = c
         rows.append(stats)
         print(f"  c={c:>3}: {stats['rps']:7.1f} req/s  p50 {stats['p50_ms']:6.2f} ms  p99 {stats['p99_ms']:7.2f} ms"
-              f"  mean batch {stats['mean_batch']:.1f}  errors {stats['errors']}", flush=True)
+              f"  mean batch {_batch(stats['mean_batch'])}  errors {stats['errors']}", flush=True)
     return rows
 
 
@@ -212,11 +239,15 @@ def machine() -> dict:
             "loadavg": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M")}
 
 
+def _batch(mean: float | None) -> str:
+    return "-" if mean is None else f"{mean:.1f}"
+
+
 def _rows_table(rows: list[dict]) -> list[str]:
     out = ["| index | concurrency | req/s | p50 ms | p99 ms | mean batch | errors |", "|---|---|---|---|---|---|---|"]
     for r in rows:
         out.append(f"| {r['index']} | {r['concurrency']} | {r['rps']:.0f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} "
-                   f"| {r['mean_batch']:.1f} | {r['errors']} |")
+                   f"| {_batch(r['mean_batch'])} | {r['errors']} |")
     return out
 
 
@@ -306,6 +337,55 @@ def bench_million(n: int, args: argparse.Namespace, loadgen: str, workdir: Path)
     return {"passages": n, **built, "rows": [{"index": f"bm25, {n:,} synthetic", **r} for r in rows]}
 
 
+def bench_workers(kinds: list[str], workers: list[int], args: argparse.Namespace, loadgen: str,
+                  workdir: Path) -> list[dict]:
+    """Each index served by 1, 2, ... worker processes at the given concurrencies, with the workers'
+    memory (smaps_rollup) after the load: the multi-process rows of docs/benchmarks.md."""
+    from asearcher.corpus import ensure_default_corpus
+    from asearcher.retrieval import ensure_default_index
+
+    queries = sample_queries(ensure_default_corpus().passages)
+    rows = []
+    for kind in kinds:
+        index_dir = ensure_default_index(kind)
+        for n in workers:
+            print(f"{kind}, {n} worker(s): {index_dir}", flush=True)
+            server = ServerProcess(index_dir, workers=n)
+            try:
+                server.wait_ready()
+                runs = drive(server, queries, args.concurrency, args.duration, loadgen, workdir)
+                mem = memory_mib(sorted({server.proc.pid, *server.serving_pids()}))  # the supervisor counts too
+            finally:
+                server.stop()
+            print(f"  memory of the workers: Rss {mem['rss_mib']:.0f} MiB, Pss {mem['pss_mib']:.0f} MiB, "
+                  f"private {mem['private_mib']:.0f} MiB", flush=True)
+            rows += [{"index": kind, "workers": n, **mem, **r} for r in runs]
+    return rows
+
+
+def render_workers(m: dict, rows: list[dict], args: argparse.Namespace, loadgen: str) -> str:
+    """The "Retrieval, several processes" section of docs/benchmarks.md."""
+    load = ", ".join(f"{x:.1f}" for x in m["loadavg"])
+    cmd = (f"python benchmarks/retrieval.py --workers {' '.join(map(str, args.workers))} --kinds {' '.join(args.kinds)} "
+           f"--concurrency {' '.join(map(str, args.concurrency))}")
+    lines = ["## Retrieval, several processes", "",
+             f"Taken {m['date']} on {m['cpu']} ({m['cores']} cores) with `{cmd}` (load generator: {loadgen}, "
+             f"{args.duration:g} s per run, single-query POST /retrieve, top-3; `asearcher serve --workers N`). "
+             f"Load average at start: {load}. Memory is summed after the load over the worker processes "
+             "of the server and, with N > 1, its supervisor (/proc/<pid>/smaps_rollup): the index is memory-mapped, "
+             "so Pss grows by a worker's private part, not by another copy of the index.", "",
+             "| index | workers | concurrency | req/s | p50 ms | p99 ms | errors | Rss MiB | Pss MiB | private MiB |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['index']} | {r['workers']} | {r['concurrency']} | {r['rps']:.0f} | {r['p50_ms']:.1f} "
+                     f"| {r['p99_ms']:.1f} | {r['errors']} | {r['rss_mib']:.0f} | {r['pss_mib']:.0f} "
+                     f"| {r['private_mib']:.0f} |")
+    if m["loadavg"][0] >= (m["cores"] or 1) * 0.75:
+        lines += ["", "**Measured on a loaded machine** (see the load average): rerun the command above on a quiet "
+                  "machine for representative numbers."]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kinds", nargs="+", default=["bm25", "dense"], choices=["bm25", "dense", "hybrid"])
@@ -315,6 +395,9 @@ def main() -> int:
     ap.add_argument("--synthetic-corpus", type=Path, default=None, help="reuse this synthetic passages .jsonl")
     ap.add_argument("--loadgen", choices=["auto", "wrk", "python"], default="auto")
     ap.add_argument("--workdir", type=Path, default=None, help="where synthetic corpora and indexes go")
+    ap.add_argument("--workers", nargs="+", type=int, default=None, metavar="N",
+                    help="instead of the default rows, serve each kind with N worker processes for each N given "
+                    "(e.g. --workers 1 2 --concurrency 32) and write the multi-process section")
     ap.add_argument("--no-write", action="store_true", help="print only; leave docs/benchmarks.md alone")
     args = ap.parse_args()
     loadgen = args.loadgen
@@ -326,6 +409,13 @@ def main() -> int:
     print(f"machine: {m['cpu']}, {m['cores']} cores, load average {m['loadavg']}", flush=True)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="asearcher-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    if args.workers:
+        section = render_workers(m, bench_workers(args.kinds, args.workers, args, loadgen, workdir), args, loadgen)
+        print("\n" + section)
+        if not args.no_write:
+            write_section("## Retrieval, several processes", section)
+            print(f"wrote {DOC}")
+        return 0
     rows = bench_default(args.kinds, args, loadgen, workdir)
     million = bench_million(args.million, args, loadgen, workdir) if args.million else None
     machine_md, retrieval_md = render(m, rows, million, args, loadgen)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 from pathlib import Path
 
 from asearcher.cli.common import ParagraphHelpFormatter, add_config_arguments, config_from_args
@@ -31,6 +32,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--no-pages", action="store_true", help="serve no /access even if the index names a pages file")
     p.add_argument("--host", default=None, help="interface to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=None, help="TCP port (default 8000)")
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="server processes behind the one port (default 1); they share the memory-mapped index, "
+                   "so throughput grows with cores while the index stays in memory once")
     p.add_argument("--save-address-to", type=Path, default=None, metavar="DIR",
                    help="once the index is loaded, write ASearcher's address file Host{ip}_IP{port}.txt (holding "
                    "ip:port) into DIR, and remove it on shutdown: ASearcher's clients (RAG_SERVER_ADDR_DIR) and ours "
@@ -57,7 +61,7 @@ def _pages_path(args: argparse.Namespace, meta: dict, index_dir: Path) -> Path |
 
 
 def run(args: argparse.Namespace) -> int:
-    config = config_from_args(ServerConfig, args, flags={"host": "host", "port": "port"})
+    config = config_from_args(ServerConfig, args, flags={"host": "host", "port": "port", "workers": "workers"})
     config.validate()
     if args.index is None:
         from asearcher.retrieval import ensure_default_index
@@ -70,30 +74,42 @@ def run(args: argparse.Namespace) -> int:
     meta = read_meta(index_dir)
     pages_path = _pages_path(args, meta, index_dir)
 
-    from asearcher.retrieval.server import create_app
-    from asearcher.retrieval.server_runner import bind_socket, run_server
+    from asearcher.retrieval.server_runner import bind_socket
 
-    pages = None
-    if pages_path is not None:
-        from asearcher.corpus import JsonlPageStore
-
-        pages = JsonlPageStore(pages_path)
     try:
         sock = bind_socket(config.host, config.port)
     except OSError as e:
         raise UserError(f"cannot listen on {config.host}:{config.port}: {e.strerror or e}") from None
     port = sock.getsockname()[1]  # the real one when port=0
     announce = _AddressFile(args.save_address_to, config.host, port) if args.save_address_to else None
-    app = create_app(index_dir, pages, config, on_ready=announce.write if announce else None,
-                     on_stop=announce.remove if announce else None)
-    logger.info("serving %s (%s, %s passages) on http://%s:%d", index_dir, meta.get("kind", "?"),
-                meta.get("count", "?"), config.host, port)
+    logger.info("serving %s (%s, %s passages) on http://%s:%d with %d process(es)", index_dir, meta.get("kind", "?"),
+                meta.get("count", "?"), config.host, port, config.workers)
     try:
-        run_server(app, config, sock)
+        if config.workers > 1:
+            from asearcher.retrieval.server_workers import serve_workers
+
+            serve_workers(index_dir, pages_path, config, sock, on_ready=announce.write if announce else None)
+        else:
+            _serve_one_process(index_dir, pages_path, config, sock, announce)
     finally:
         if announce is not None:
             announce.remove()  # also here: start-up may fail before the app's shutdown hook exists
     return 0
+
+
+def _serve_one_process(index_dir: Path, pages_path: Path | None, config: ServerConfig, sock: socket.socket,
+                       announce: _AddressFile | None) -> None:
+    from asearcher.retrieval.server import create_app
+    from asearcher.retrieval.server_runner import run_server
+
+    pages = None
+    if pages_path is not None:
+        from asearcher.corpus import JsonlPageStore
+
+        pages = JsonlPageStore(pages_path)
+    app = create_app(index_dir, pages, config, on_ready=announce.write if announce else None,
+                     on_stop=announce.remove if announce else None)
+    run_server(app, config, sock)
 
 
 class _AddressFile:

@@ -234,7 +234,9 @@ class DenseRetriever:
         self = cls(config, workdir=index_dir)
         self.passage_dtype = saved.get("passage_dtype")  # absent in folders built before it was recorded
         self.store = PassageStore(index_dir)
-        self.faiss_index = faiss.read_index(str(index_dir / FAISS_FILE))
+        # Memory-mapped, read-only: the vectors (flat / sq8 / hnsw codes, IVF lists) stay in the page
+        # cache, so N server processes (`asearcher serve --workers N`) share one copy of the index.
+        self.faiss_index = faiss.read_index(str(index_dir / FAISS_FILE), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
         if self.faiss_index.ntotal != len(self.store):
             raise UserError(
                 f"{index_dir}: {FAISS_FILE} holds {self.faiss_index.ntotal} vectors but the store has "

@@ -34,6 +34,12 @@ class ServerConfig:
         "on 2 shared cores (more workers made smaller batches and higher p99); more can pay off on a "
         "machine with idle cores.",
     )
+    workers: int = cfg(
+        1,
+        "Server processes sharing the port (`asearcher serve` only). Each opens the index memory-mapped, so "
+        "the index is in memory once; each dense worker holds its own query encoder (~0.3-0.5 GB). More "
+        "workers than cores only add memory.",
+    )
     max_body_bytes: int = cfg(1_048_576, "Largest request body accepted; larger ones get a 413 before parsing.")
     header_timeout_s: float = cfg(
         10.0, "Seconds a client has to send a request's headers; slower connections are closed (slowloris).")
@@ -49,7 +55,7 @@ class ServerConfig:
             raise UserError(f"max_topk: must be >= 1, got {self.max_topk}")
         if not 1 <= self.default_topk <= self.max_topk:
             raise UserError(f"default_topk: must be between 1 and max_topk={self.max_topk}, got {self.default_topk}")
-        for key in ("max_queries", "max_batch", "max_body_bytes", "max_response_bytes", "batch_workers"):
+        for key in ("max_queries", "max_batch", "max_body_bytes", "max_response_bytes", "batch_workers", "workers"):
             if getattr(self, key) < 1:
                 raise UserError(f"{key}: must be >= 1, got {getattr(self, key)}")
         for key in ("header_timeout_s", "body_timeout_s", "keep_alive_s"):

@@ -8,6 +8,7 @@ endpoint signatures, not names it would look up in this module's globals.
 import asyncio
 import json
 import logging
+import os
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Response
@@ -46,14 +47,15 @@ def add_routes(app: FastAPI, state: Any, config: ServerConfig) -> None:
     @app.get("/health", responses={200: {"description": "Ready: index facts."},
                                    503: {"description": "Loading, or the index failed to load."}})
     async def health() -> JSONResponse:
-        """200 with index facts when ready; 503 while loading or when loading failed."""
+        """200 with index facts when ready (and the answering process: `serve --workers N` runs several);
+        503 while loading or when loading failed."""
         if state.load_error is not None:
             return JSONResponse({"status": "failed", "detail": state.load_error}, status_code=503)
         if state.retriever is None or state.batcher is None:
             return JSONResponse({"status": "loading"}, status_code=503)
         return JSONResponse({"status": "ok", "kind": state.retriever.kind, "passages": len(state.retriever),
                              "pages": state.pages is not None, "load_s": state.load_s,
-                             "batches": state.batcher.stats.as_dict()})
+                             "batches": state.batcher.stats.as_dict(), "pid": os.getpid()})
 
     @app.post("/retrieve", responses=RETRIEVE_RESPONSES, response_class=Response)
     async def retrieve(body: RetrieveRequest) -> Response:

@@ -16,16 +16,21 @@ from typing import Any
 import uvicorn
 
 from asearcher.retrieval.server_config import ServerConfig
-from asearcher.retrieval.server_timeouts import header_timeout_protocol
+from asearcher.retrieval.server_timeouts import HeaderTimeoutHTTP
 
 logger = logging.getLogger(__name__)
 
 
-def _uvicorn_config(app: Any, host: str, port: int, config: ServerConfig) -> uvicorn.Config:
+def uvicorn_options(host: str, port: int, config: ServerConfig) -> dict[str, Any]:
+    """The uvicorn.Config keywords of our server, shared by the one-process and multi-process modes."""
     # access_log off: one log line per request costs more than a BM25 search at high load.
-    return uvicorn.Config(app, host=host, port=port, log_level=config.log_level, access_log=False,
-                          lifespan="on", timeout_graceful_shutdown=5, timeout_keep_alive=config.keep_alive_s,
-                          http=header_timeout_protocol(config.header_timeout_s))
+    return {"host": host, "port": port, "log_level": config.log_level, "access_log": False, "lifespan": "on",
+            "timeout_graceful_shutdown": 5, "timeout_keep_alive": config.keep_alive_s,
+            "http": HeaderTimeoutHTTP(config.header_timeout_s)}
+
+
+def _uvicorn_config(app: Any, host: str, port: int, config: ServerConfig) -> uvicorn.Config:
+    return uvicorn.Config(app, **uvicorn_options(host, port, config))
 
 
 def bind_socket(host: str, port: int) -> socket.socket:

@@ -11,6 +11,7 @@ its own limit, in the body-limit middleware (server_body_limit.py).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
@@ -21,6 +22,7 @@ logger = logging.getLogger(__name__)
 _TIMEOUT_REPLY = b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
 
 
+@functools.cache  # one class per timeout: the multi-process factory below asks per connection
 def header_timeout_protocol(timeout_s: float, base: type[asyncio.Protocol] = AutoHTTPProtocol) -> type[asyncio.Protocol]:
     """A subclass of `base` that closes connections whose request headers take over `timeout_s`."""
 
@@ -66,3 +68,18 @@ def header_timeout_protocol(timeout_s: float, base: type[asyncio.Protocol] = Aut
                 self.transport.close()
 
     return HeaderTimeoutProtocol
+
+
+class HeaderTimeoutHTTP:
+    """A picklable stand-in for `header_timeout_protocol(timeout_s)`, given to uvicorn as its `http`.
+
+    uvicorn pickles its config into each worker process of `asearcher serve --workers N`, and a
+    class made inside a function cannot be pickled; uvicorn only calls its `http` with the
+    protocol's keyword arguments, so this callable serves as well as the class.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self.timeout_s = timeout_s
+
+    def __call__(self, **kwargs: Any) -> asyncio.Protocol:
+        return header_timeout_protocol(self.timeout_s)(**kwargs)
