@@ -78,11 +78,15 @@ class ServerProcess:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read().decode()[-2000:]}")
+                raise RuntimeError(f"server exited: {self.error_tail()}")
             if list(self.addr_dir.glob("Host*_IP*.txt")):
                 return httpx.get(f"{self.url}/health", timeout=10).json()
             time.sleep(0.2)
         raise TimeoutError(f"server at {self.url} not ready after {timeout_s} s")
+
+    def error_tail(self) -> str:
+        """The end of the server's stderr (once it has exited)."""
+        return self.proc.stderr.read().decode()[-2000:]
 
     def serving_pids(self) -> list[int]:
         """The processes answering requests: the server itself, or its spawned workers."""

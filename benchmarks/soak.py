@@ -220,9 +220,17 @@ class SoakServer(ServerProcess):
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
         self.log = log_path.open("wb")
-        self.proc = subprocess.Popen([*self.SERVE, "--index", str(index_dir), "--port", str(self.port)],
+        # ready once the address file exists, as for ServerProcess (the server writes it when serving)
+        self.addr_dir = Path(tempfile.mkdtemp(prefix="asearcher-soak-addr-"))
+        self.proc = subprocess.Popen([*self.SERVE, "--index", str(index_dir), "--port", str(self.port),
+                                      "--save-address-to", str(self.addr_dir)],
                                      stdout=subprocess.DEVNULL, stderr=self.log)
+
+    def error_tail(self) -> str:
+        self.log.flush()
+        return self.log_path.read_bytes().decode(errors="replace")[-2000:]
 
 
 def main(argv: list[str] | None = None) -> dict:
