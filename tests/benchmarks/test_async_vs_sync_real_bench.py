@@ -88,6 +88,7 @@ def test_one_step_per_eta_on_a_tiny_model(tmp_path):
         assert r["em_before"] == results[0]["em_before"] is not None and r["em_after"] is not None
         assert not (Path(r["run_dir"]) / "checkpoints").exists()
     assert results[0]["speedup_vs_first"] == 1.0
+    assert results[0]["efficiency_vs_first_bound"] == results[0]["bound"]["efficiency"]
     assert [r["eta"] for r in json.loads((tmp_path / "r.json").read_text())["results"]] == [0, 2]
 
 
