@@ -68,6 +68,26 @@ def test_delayed_tool_waits_then_calls_the_tool():
     assert shared.calls == [1]  # a fork's calls count on the tool it came from
 
 
+def test_the_real_agent_calls_the_delayed_real_tools():
+    """The base agent on the embedded corpus's tools, wrapped: both actions go through the delay (a
+    ScriptedEngine stands in for the model, so that it surely searches and reads)."""
+    from asearcher.agent.base import BaseAgent
+    from asearcher.agent.config import AgentConfig
+    from asearcher.engines.scripted import ScriptedEngine
+    from asearcher.tools.factory import make_tools
+
+    bench = load_bench()
+    tools = {name: bench.DelayedTool(tool, 0.1) for name, tool in make_tools(None).items()}
+    engine = ScriptedEngine(["<search>Eiffel Tower</search>", "<access>https://en.wikipedia.org/wiki/Paris</access>",
+                             "<answer>Paris</answer>"])
+    start = time.perf_counter()
+    traj = asyncio.run(BaseAgent(engine, tools, AgentConfig(max_turns=4)).arun("Where is the Eiffel Tower?", qid="q"))
+    assert time.perf_counter() - start >= 0.2
+    assert [t.action for t in traj.turns] == ["search", "access", "answer"] and traj.answer == "Paris"
+    assert tools["search"].calls == [1] and tools["access"].calls == [1]
+    assert "Eiffel" in traj.turns[0].observation  # the real BM25 search ran behind the delay
+
+
 @pytest.mark.slow  # two tiny training runs with held-out evaluation: ~30-60 s on 2 cores
 def test_one_step_per_eta_on_a_tiny_model(tmp_path):
     bench = load_bench()
