@@ -44,6 +44,7 @@ from async_vs_sync import non_negative, positive, save_results, summarise  # noq
 
 from asearcher.cli.train import resolve_recipe  # noqa: E402
 from asearcher.config import load_config  # noqa: E402
+from asearcher.errors import UserError  # noqa: E402
 from asearcher.rl.config import TrainConfig  # noqa: E402
 from asearcher.rl.launch import atrain  # noqa: E402
 from asearcher.rl.run.components import SERVER_LOG, build_components  # noqa: E402
@@ -196,6 +197,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not (args.model / "config.json").is_file():
         p.error(f"--model {args.model}: not an HF model folder (no config.json)")
+    try:  # a bad recipe or override fails here, before any model is loaded
+        make_config(args, args.etas[0], args.out)
+    except UserError as e:
+        p.error(str(e))
     return args
 
 

@@ -112,6 +112,19 @@ def test_one_step_per_eta_on_a_tiny_model(tmp_path):
     assert [r["eta"] for r in json.loads((tmp_path / "r.json").read_text())["results"]] == [0, 2]
 
 
+@pytest.mark.parametrize("extra, message", [
+    (["--set", "rollout.no_such_key=1"], "no_such_key"),
+    (["--config", "no-such-recipe"], "no-such-recipe"),
+    (["--steps", "0"], "must be > 0"),
+])
+def test_bad_arguments_are_refused(tmp_path, extra, message, capsys):
+    model = tiny_hf_folder(tmp_path / "tiny")
+    with pytest.raises(SystemExit) as exc:
+        load_bench().parse_args(["--model", str(model), *extra])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
 def test_a_folder_without_a_model_is_refused(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         load_bench().parse_args(["--model", str(tmp_path)])
