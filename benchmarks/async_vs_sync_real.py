@@ -105,7 +105,8 @@ class DelayedTool:
 
 
 class EpisodeClock:
-    """Wraps an agent factory so that the wall time of every training episode is recorded."""
+    """Wraps an agent factory so that the wall time of every finished training episode is recorded (one
+    cancelled at the end of a run, or past its timeout, is not: its partial time would bias the mean)."""
 
     def __init__(self, factory: Any) -> None:
         self.factory, self.durations = factory, []
@@ -116,10 +117,9 @@ class EpisodeClock:
         class Timed:
             async def arun(self, *args: Any, **kwargs: Any) -> Any:
                 start = time.perf_counter()
-                try:
-                    return await agent.arun(*args, **kwargs)
-                finally:
-                    durations.append(time.perf_counter() - start)
+                traj = await agent.arun(*args, **kwargs)
+                durations.append(time.perf_counter() - start)
+                return traj
 
         return Timed()
 
