@@ -15,6 +15,9 @@ followed by an observation of `--obs-chars` characters appended as context (loss
 varies within a group, so the held-out reward after training (32 short episodes sampled at T = 1
 with fixed seeds) shows whether staleness hurt learning.
 
+The same comparison on the real search agent (SmolLM2, the corpus, BM25, the tools, the cpu-default recipe):
+benchmarks/async_vs_sync_real.py, which shares this module's summary and argument helpers.
+
     python benchmarks/async_vs_sync.py --out runs/async_vs_sync --seed 0    # docs/benchmarks.md's main table
     python benchmarks/async_vs_sync.py --tool-latency-s 0.5 --json benchmarks/results/x.json
 
