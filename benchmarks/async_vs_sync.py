@@ -15,6 +15,9 @@ followed by an observation of `--obs-chars` characters appended as context (loss
 varies within a group, so the held-out reward after training (32 short episodes sampled at T = 1
 with fixed seeds) shows whether staleness hurt learning.
 
+The same comparison on the real search agent (SmolLM2, the corpus, BM25, the tools, the cpu-default recipe):
+benchmarks/async_vs_sync_real.py, which shares this module's summary and argument helpers.
+
     python benchmarks/async_vs_sync.py --out runs/async_vs_sync --seed 0    # docs/benchmarks.md's main table
     python benchmarks/async_vs_sync.py --tool-latency-s 0.5 --json benchmarks/results/x.json
 
@@ -285,6 +288,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def save_results(args: argparse.Namespace, results: list[dict], path: Path) -> None:
+    """The results with the arguments, as JSON, at `path` and (with `--json`) at `args.json`."""
+    payload = json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
+    for target in [path] + ([args.json] if args.json is not None else []):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(payload)
+
+
 def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
@@ -292,12 +303,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, float]]:
     base = results[0]
     for r in results:
         r["speedup_vs_first"] = base["wall_s"] / r["wall_s"]
-    payload = json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "results": results}, indent=1)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"results-seed{args.seed}.json").write_text(payload)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(payload)
+    save_results(args, results, args.out / f"results-seed{args.seed}.json")
     print(f"{'eta':>4} {'steps':>5} {'wall_s':>8} {'speedup':>8} {'wait%':>6} {'wait%>1':>8} {'ovt%':>5} {'sync%':>6} "
           f"{'train_s':>7} {'eng%':>5} {'lag':>4} {'stale':>5} {'tok/traj':>8} {'reward before':>13} {'after':>6} {'load':>9}")
     for r in results:

@@ -3,20 +3,15 @@ fractions are consistent, and bad arguments are refused with a message."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "async_vs_sync.py"
+from bench_loader import load_benchmark  # this folder is on sys.path (no __init__.py)
 
 
 def load_bench():
-    spec = importlib.util.spec_from_file_location("async_vs_sync_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("async_vs_sync")
 
 
 def test_tiny_run_reports_both_etas(tmp_path):

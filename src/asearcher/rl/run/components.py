@@ -89,11 +89,12 @@ def _make_judge(config: TrainConfig) -> tuple[Any, list[Callable[[], Awaitable[N
 
 
 def build_components(config: TrainConfig, trainer_model: bool = True,
-                     server_log: Path | None = None) -> TrainComponents:
+                     server_log: Path | None = None, tools: dict[str, Any] | None = None) -> TrainComponents:
     """Load the model twice over (the engine's copy, and the trainer's from rl/train/model.py), tools, data,
     reward and agent factories. `trainer_model=False`: no trainer model (an FSDP2 trainer's ranks build their
     own shards, rl/distributed/torchrun.py). With engine.backend vllm / sglang the engine is a client of
-    rollout servers instead (`server_log`: where a server this run launches writes its output)."""
+    rollout servers instead (`server_log`: where a server this run launches writes its output). `tools`:
+    see `build_rollout_parts`."""
     from asearcher.engines.embedded import embedded_model_path, load_causal_lm
     from asearcher.engines.transformers_engine import TransformersEngine
 
@@ -103,7 +104,7 @@ def build_components(config: TrainConfig, trainer_model: bool = True,
                         "runs through atrain (asearcher train)")
     path = config.model or str(embedded_model_path())
     if config.engine.backend in REMOTE_BACKENDS:
-        return _server_components(config, path, trainer_model, server_log)
+        return _server_components(config, path, trainer_model, server_log, tools)
     engine_model, tokenizer = load_causal_lm(path, device=config.engine.device, dtype=config.engine.dtype)
     set_attention(engine_model, config.engine.attn_implementation)
     # Copy the engine's weights when they are what the trainer holds (one read of the file); a bfloat16
@@ -112,7 +113,7 @@ def build_components(config: TrainConfig, trainer_model: bool = True,
     trainer = _trainer_model(config, engine_model if same else path) if trainer_model else None
     engine = TransformersEngine(engine_model, tokenizer, max_batch_size=config.engine.max_batch_size,
                                 seed=config.engine.seed, prefix_cache_tokens=config.engine.prefix_cache_tokens)
-    parts = build_rollout_parts(config, engine, trainer)
+    parts = build_rollout_parts(config, engine, trainer, tools)
     parts.closers.append(engine.aclose)
     return parts
 
@@ -124,7 +125,7 @@ def _trainer_model(config: TrainConfig, source: Any) -> Any:
 
 
 def _server_components(config: TrainConfig, path: str, trainer_model: bool,
-                       server_log: Path | None) -> TrainComponents:
+                       server_log: Path | None, tools: dict[str, Any] | None) -> TrainComponents:
     """Single-node training against vLLM / SGLang servers: the trainer's model here (unless `trainer_model` is
     False: FSDP2 ranks hold it), rollouts on the servers at
     engine.servers or on one server launched for the model (engine.launch; stopped by the engine's aclose, the
@@ -144,7 +145,7 @@ def _server_components(config: TrainConfig, path: str, trainer_model: bool,
     trainer = _trainer_model(config, path) if trainer_model else None
     engine = make_engine(model_dir, config=config.engine, server_log=server_log)
     try:
-        parts = build_rollout_parts(config, engine, trainer)
+        parts = build_rollout_parts(config, engine, trainer, tools)
     except BaseException:
         server = getattr(engine, "owned_server", None)
         if server is not None:  # no closer would stop it: the parts were never returned
@@ -154,17 +155,21 @@ def _server_components(config: TrainConfig, path: str, trainer_model: bool,
     return parts
 
 
-def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_model: Any = None) -> TrainComponents:
+def build_rollout_parts(config: TrainConfig, engine: InferenceEngine, trainer_model: Any = None,
+                        tools: dict[str, Any] | None = None) -> TrainComponents:
     """Everything around a given engine: tools, data, reward, agent factories, held-out set (no model loading;
     the Ray launcher's rollout actor calls this with an engine that talks to engine actors). The caller
-    closes `engine` itself."""
+    closes `engine` itself. `tools`: the agent's tools, built by the caller instead of from config.retriever
+    and config.tools (benchmarks/async_vs_sync_real.py adds a simulated web latency to them); the parts
+    close them at the end."""
     from asearcher.agent.budget import EngineFit
     from asearcher.agent.factory import make_agent
     from asearcher.rl.run.held_out import eval_setup
     from asearcher.tools import aclose_tools
     from asearcher.tools.factory import make_tools
 
-    tools = make_tools(config.retriever or None, config.tools)
+    if tools is None:
+        tools = make_tools(config.retriever or None, config.tools)
     data = TrainData.from_config(config.data, config.filter.tolerance)
     judge, closers = _make_judge(config)
 
