@@ -16,6 +16,7 @@ from asearcher import paths
 from asearcher.engines.hf_tokenizer import HFTokenizer
 from asearcher.errors import UserError
 from asearcher.hardware import resolve_dtype
+from asearcher.hf_load_lock import HF_LOAD_LOCK
 from asearcher.package_data import find_package_path
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,10 @@ def _convert_gguf(gguf: Path, out: Path) -> None:
     start = time.perf_counter()
     log.info("converting %s to an HF checkpoint (once; slow) ...", gguf.name)
     tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-    loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-    # save_pretrained refuses a GGUF-loaded model; a model built from its config saves normally.
-    fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
+    with HF_LOAD_LOCK:
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # save_pretrained refuses a GGUF-loaded model; a model built from its config saves normally.
+        fresh = AutoModelForCausalLM.from_config(loaded.config, dtype=torch.float32)
     fresh.load_state_dict(loaded.state_dict())
     fresh.generation_config = loaded.generation_config
     tmp = out.with_name(out.name + ".tmp")
@@ -122,7 +124,8 @@ def load_causal_lm(path: str | Path, device: str = "cpu", dtype: str = "float32"
     model_dir = resolve_model_dir(path)
     start = time.perf_counter()
     tok = AutoTokenizer.from_pretrained(str(model_dir))
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=_torch_dtype(resolve_dtype(dtype, device)))
+    with HF_LOAD_LOCK:
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=_torch_dtype(resolve_dtype(dtype, device)))
     model = model.to(device)
     model.eval()
     log.info("loaded %s in %.1f s", model_dir, time.perf_counter() - start)

@@ -16,6 +16,7 @@ import numpy as np
 from asearcher.api.documents import Passage
 from asearcher.errors import UserError
 from asearcher.hardware import resolve_dtype
+from asearcher.hf_load_lock import HF_LOAD_LOCK
 from asearcher.package_data import find_package_path
 from asearcher.retrieval import speed_plan
 from asearcher.retrieval.config import DenseConfig
@@ -69,7 +70,8 @@ class Embedder:
         self.dtype = resolve_dtype(config.dtype, config.device)
         set_threads(config.threads)
         log.info("loading embedder %s (%s)", self.model_path, self.dtype)
-        self.model = SentenceTransformer(str(self.model_path), device=config.device, local_files_only=True)
+        with HF_LOAD_LOCK:
+            self.model = SentenceTransformer(str(self.model_path), device=config.device, local_files_only=True)
         self.model.eval()
         self._tokenizer_lock = threading.Lock()
         self._plan: dict[str, speed_plan.Setting] | None = None  # measured on the first query batch

@@ -23,6 +23,7 @@ import numpy as np
 from asearcher.api.documents import Hit
 from asearcher.config import from_dict, to_dict
 from asearcher.errors import UserError
+from asearcher.hf_load_lock import HF_LOAD_LOCK
 from asearcher.retrieval.config import RerankConfig
 from asearcher.retrieval.embedder import passage_text
 
@@ -41,8 +42,9 @@ class Reranker:
         from sentence_transformers import CrossEncoder  # heavy import: only when reranking
 
         self.config = config
-        self.model = CrossEncoder(str(path.resolve()), device=config.device, local_files_only=True,
-                                  max_length=config.max_seq_length)
+        with HF_LOAD_LOCK:
+            self.model = CrossEncoder(str(path.resolve()), device=config.device, local_files_only=True,
+                                      max_length=config.max_seq_length)
         # One logit per pair, used as is: a sigmoid would not change the order, and raw logits keep
         # the scores comparable to what the model's own forward pass gives.
         self._activation = _identity

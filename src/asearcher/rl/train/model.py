@@ -8,6 +8,7 @@ from typing import Any
 
 from asearcher.config import cfg
 from asearcher.errors import UserError
+from asearcher.hf_load_lock import HF_LOAD_LOCK
 
 LORA_HINT = "pip install 'peft>=0.17'"
 
@@ -90,7 +91,8 @@ def build_meta_trainer_model(source: Any, dtype: str, lora: LoraConfig, seed: in
     hf_config = AutoConfig.from_pretrained(str(resolve_model_dir(source)))
     # include_buffers=False: buffers are built on CPU by the modules' own code, so they are right.
     with init_empty_weights(include_buffers=False):
-        model = AutoModelForCausalLM.from_config(hf_config, dtype=trainer_dtype(dtype, "cpu", sharded=True))
+        with HF_LOAD_LOCK:
+            model = AutoModelForCausalLM.from_config(hf_config, dtype=trainer_dtype(dtype, "cpu", sharded=True))
     model.tie_weights()  # accelerate's parameter patch leaves the tied lm_head a parameter of its own
     model.eval()  # as load_causal_lm leaves a loaded model (dropout off)
     with torch.device("meta"):  # LoRA adapters built here stay on meta
