@@ -62,17 +62,21 @@ def _free_port() -> int:
 
 class ServerProcess:
     """`asearcher serve` in a subprocess (`workers` processes), ready once its address file exists:
-    the server writes it when every worker has loaded the index."""
+    the server writes it when every worker has loaded the index. `pages`: serve /access too;
+    `log_path`: its stderr goes to that file instead of a pipe (long runs: a pipe would fill up)."""
 
     SERVE = [sys.executable, "-m", "asearcher.cli", "serve"]
 
-    def __init__(self, index_dir: Path, extra: list[str] | None = None, workers: int = 1) -> None:
+    def __init__(self, index_dir: Path, extra: list[str] | None = None, workers: int = 1, pages: bool = False,
+                 log_path: Path | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.addr_dir = Path(tempfile.mkdtemp(prefix="asearcher-bench-addr-"))
-        cmd = [*self.SERVE, "--index", str(index_dir), "--no-pages", "--port", str(self.port),
+        self.log_path = log_path
+        self.log = log_path.open("wb") if log_path else None
+        cmd = [*self.SERVE, "--index", str(index_dir), *([] if pages else ["--no-pages"]), "--port", str(self.port),
                "--workers", str(workers), "--save-address-to", str(self.addr_dir), *(extra or [])]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=self.log or subprocess.PIPE)
 
     def wait_ready(self, timeout_s: float = 300) -> dict:
         deadline = time.monotonic() + timeout_s
@@ -86,6 +90,9 @@ class ServerProcess:
 
     def error_tail(self) -> str:
         """The end of the server's stderr (once it has exited)."""
+        if self.log is not None:
+            self.log.flush()
+            return self.log_path.read_bytes().decode(errors="replace")[-2000:]
         return self.proc.stderr.read().decode()[-2000:]
 
     def serving_pids(self) -> list[int]:
@@ -108,6 +115,8 @@ class ServerProcess:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.addr_dir, ignore_errors=True)
+        if self.log is not None:
+            self.log.close()
 
 
 _WRK_LUA = """

@@ -22,8 +22,6 @@ import itertools
 import json
 import random
 import re
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -212,27 +210,6 @@ def write_section(section_md: str, path: Path = DOC) -> None:
     path.write_text(text.rstrip() + "\n")
 
 
-class SoakServer(ServerProcess):
-    """`asearcher serve` with its pages (for /access), logging to a file rather than a pipe."""
-
-    def __init__(self, index_dir: Path, log_path: Path) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.log = log_path.open("wb")
-        # ready once the address file exists, as for ServerProcess (the server writes it when serving)
-        self.addr_dir = Path(tempfile.mkdtemp(prefix="asearcher-soak-addr-"))
-        self.proc = subprocess.Popen([*self.SERVE, "--index", str(index_dir), "--port", str(self.port),
-                                      "--save-address-to", str(self.addr_dir)],
-                                     stdout=subprocess.DEVNULL, stderr=self.log)
-
-    def error_tail(self) -> str:
-        self.log.flush()
-        return self.log_path.read_bytes().decode(errors="replace")[-2000:]
-
-
 def main(argv: list[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--minutes", type=float, default=10.0, help="soak duration (default 10)")
@@ -253,13 +230,12 @@ def main(argv: list[str] | None = None) -> dict:
     with Path(meta["pages"]).open() as f:
         urls = [json.loads(line)["url"] for line in itertools.islice(f, 2000)]
     with tempfile.TemporaryDirectory() as tmp:
-        server = SoakServer(index_dir, Path(tmp) / "server.log")
+        server = ServerProcess(index_dir, pages=True, log_path=Path(tmp) / "server.log")
         try:
             server.wait_ready()
             result = asyncio.run(asoak(server, queries, urls, args))
         finally:
             server.stop()
-            server.log.close()
     m = machine()
     result["machine"] = m
     section = render(m, result, args)

@@ -12,7 +12,7 @@ scripted expert episodes (rl/train/expert.py, rl/train/sft.py, rl/run/sft_stage.
 cores (docs/cpu-default.md), hence `slow`. Set ASEARCHER_LEARNING_OUT=<file.json> to keep the
 per-seed results and their mean / std (docs/cpu-default.md reports them); ASEARCHER_LEARNING_DIR=<dir> keeps
 the runs in <dir>/seed<N>/ and resumes any run an interrupted test left there; ASEARCHER_LEARNING_JOBS=2 runs
-seeds at once in separate processes (same results; each run peaks at ~9-11 GB RSS on CPU, so mind the RAM).
+seeds at once in separate processes (each run peaks at ~9-11 GB RSS on CPU, so mind the RAM).
 """
 
 from __future__ import annotations
@@ -80,7 +80,8 @@ def _one_seed(out: str, seed: int, threads: int) -> dict[str, Any]:
 
 def run_seeds(base: Path, jobs: int) -> list[dict[str, Any]]:
     """One default run per seed, in order; with `jobs` > 1 that many at once in fresh processes, each with
-    its share of the cores (the seeds' results do not depend on it: each run is seeded on its own)."""
+    its share of the cores (each run is seeded on its own; fewer threads may still change float sums in
+    the last bits, so compare parallel and sequential results as runs, not bit for bit)."""
     import os
     from concurrent.futures import ProcessPoolExecutor
     from multiprocessing import get_context
