@@ -93,6 +93,11 @@ def make_plan(cluster: ClusterConfig) -> RayPlan:
     if per_engine > c.gpus_per_node:
         raise UserError(f"cluster.allocation={c.allocation!r}: one engine spans {per_engine} GPUs (p x t) but a node "
                         f"has cluster.gpus_per_node={c.gpus_per_node}; an engine server stays on one node")
+    per_node = c.gpus_per_node // per_engine  # servers stay on one node: the nodes must hold them whole
+    if alloc.gen.dp > c.n_nodes * per_node:
+        raise UserError(f"cluster.allocation={c.allocation!r}: {alloc.gen.dp} servers of {per_engine} GPUs fit "
+                        f"{per_node} per node of cluster.gpus_per_node={c.gpus_per_node}, so "
+                        f"cluster.n_nodes={c.n_nodes} holds only {c.n_nodes * per_node}")
     if alloc.train.pp != 1 or alloc.train.tp != 1:
         d = alloc.train.gpus
         raise UserError(f"cluster.allocation={c.allocation!r}: the training part must be d<N>p1t1 (the FSDP2 trainer "

@@ -179,19 +179,6 @@ def server_group(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings
     return g
 
 
-def _check_packing(plan: RayPlan, config: TrainConfig) -> None:
-    """Servers stay on one node: they must fit the nodes' GPUs whole. The trainer ranks (one GPU each) take
-    any GPUs left, which make_plan has counted."""
-    c = config.cluster
-    if not plan.engine_gpus:
-        return
-    per_node = c.gpus_per_node // plan.engine_gpus
-    if plan.engines > c.n_nodes * per_node:
-        raise UserError(f"cluster.allocation={c.allocation!r}: {plan.engines} servers of {plan.engine_gpus} GPUs "
-                        f"fit {per_node} per node of cluster.gpus_per_node={c.gpus_per_node}, so "
-                        f"cluster.n_nodes={c.n_nodes} holds only {c.n_nodes * per_node}")
-
-
 def retrieval_line(config: TrainConfig, plan: RayPlan | None) -> tuple[str, list[str]]:
     """Where the tools search: an actor, a given URL, the web, or in-process; and warnings."""
     r, warnings = config.retriever, []
@@ -265,7 +252,6 @@ def _ray_groups(config: TrainConfig, shape: ModelShape, plan: RayPlan, warnings:
 
     groups = []
     if plan.engine_gpus:
-        _check_packing(plan, config)
         groups.append(server_group(config, shape, plan, warnings))
         _check_fits(groups[-1], config, "cluster.allocation (t) or agent.max_context_tokens", warnings)
     else:
