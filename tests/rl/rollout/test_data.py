@@ -83,3 +83,15 @@ def test_bad_settings_fail_loudly():
         TrainData(_items(1), skip_window=-1)
     with pytest.raises(UserError, match="revisit_after"):
         TrainData(_items(1), revisit_after=0)
+
+
+def test_the_run_path_checks_and_keeps_the_sampling_settings(tmp_path):
+    """`from_config` (what training uses) goes through the same checks as the constructor."""
+    from asearcher.rl.config import DataConfig
+
+    qa = tmp_path / "qa.jsonl"
+    qa.write_text('{"question": "q1", "answer": "a1"}\n{"question": "q2", "answer": "a2"}\n')
+    with pytest.raises(UserError, match="skip_window"):
+        TrainData.from_config(DataConfig(train=str(qa), skip_window=-1))
+    data = TrainData.from_config(DataConfig(train=str(qa), skip_window=2, revisit_after=3), tolerance=0.01)
+    assert (data.skip_window, data.revisit_after, data.tolerance) == (2, 3, 0.01)

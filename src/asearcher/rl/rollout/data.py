@@ -64,21 +64,19 @@ class TrainData:
     def from_config(cls, config: Any, tolerance: float = 1e-6) -> TrainData:
         """From a `DataConfig` (rl/config.py); `tolerance` is dynamic filtering's (`filter.tolerance`),
         so a group the filter drops as all-equal is the group the sampler counts as all-equal."""
-        data = cls.load(config.train, config.data_root, config.epochs, config.shuffle, config.seed, config.limit)
-        data.skip_window, data.revisit_after = config.skip_window, config.revisit_after
-        data.tolerance = tolerance
-        return data
+        return cls.load(config.train, config.data_root, config.epochs, config.shuffle, config.seed, config.limit,
+                        skip_window=config.skip_window, revisit_after=config.revisit_after, tolerance=tolerance)
 
     @classmethod
     def load(cls, spec: str, data_root: str = "", epochs: int = 1, shuffle: bool = True, seed: int = 0,
-             limit: int = 0) -> TrainData:
+             limit: int = 0, **sampling: Any) -> TrainData:
         """Load a QA file / benchmark name; 'default' / 'facts' are the embedded corpus's training
         questions (corpus/qa.py, corpus/facts.py)."""
         from asearcher.corpus.tasks import embedded_qa_file
 
         spec = str(embedded_qa_file(spec, "train") or spec)
         items = load_qa(spec, data_root or None, limit=limit or None)
-        return cls(items, epochs, shuffle, seed)
+        return cls(items, epochs, shuffle, seed, **sampling)  # skip_window / revisit_after / tolerance: checked there
 
     def _order_of(self, epoch: int) -> list[int]:
         order = list(range(len(self.items)))
