@@ -3,33 +3,20 @@ either path) and the memory samples are taken."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from bench_loader import BENCHMARKS, load_benchmark  # this folder is on sys.path (no __init__.py)
 
 from engines.tiny_hf import tiny_hf_folder  # tests/ is on sys.path (its conftest.py)
-
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "torchrun_rss.py"
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location("torchrun_rss_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.mark.slow
 def test_two_rank_starts_are_measured(tmp_path):
-    bench = load_bench()
+    bench = load_benchmark("torchrun_rss")
     folder = tiny_hf_folder(tmp_path / "tiny", tie_word_embeddings=True)
     # tiny_hf's Llama: embeddings 259 x 64 (lm_head tied: no more); per layer q, o 64 x 64, k, v 64 x 32
     # (2 KV heads of 16), gate, up, down 64 x 128, two norms of 64; the final norm 64
     n_params = 259 * 64 + 2 * (2 * 64 * 64 + 2 * 64 * 32 + 3 * 64 * 128 + 2 * 64) + 64
-    src = SCRIPT.parents[1] / "src"
+    src = BENCHMARKS.parent / "src"
     rows = {mode: bench.run(folder, mode, 2, src) for mode in ("full", "meta")}
     for mode, row in rows.items():
         assert [r["rank"] for r in row["per_rank"]] == [0, 1]
